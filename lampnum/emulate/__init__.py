@@ -2,5 +2,6 @@
 
 from .matmul import matmul
 from .spec import MatmulSpec, as_spec
+from .summation import sum
 
-__all__ = ["MatmulSpec", "as_spec", "matmul"]
+__all__ = ["MatmulSpec", "as_spec", "matmul", "sum"]
