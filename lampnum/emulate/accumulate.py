@@ -44,7 +44,7 @@ def check_sum_format(fmt: Format, mode: RoundingMode, role: str) -> bool:
     )
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def two_sum(x: float, y: float) -> tuple[float, float]:
     """TwoSum: (t, e) with t = fl(x + y) and t + e = x + y exactly (no branch, no magnitude test)."""
     t = x + y
@@ -54,7 +54,7 @@ def two_sum(x: float, y: float) -> tuple[float, float]:
     return t, e
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def round_to_odd_sum(x: float, y: float) -> float:
     """The float64 round-to-odd of the exact x + y (x + y itself when exact; inf/NaN when fl(x + y) is)."""
     t, e = two_sum(x, y)
@@ -94,7 +94,7 @@ _SIGN = np.uint64(0x8000000000000000)
 _ABS = np.uint64(0x7FFFFFFFFFFFFFFF)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def round_sum_normal(x: float, y: float, precision: int, emin: int, max_value: float, mode: int,
                      random_bits: np.uint64) -> tuple[float, bool]:  # fmt: skip
     """The fast path of :func:`round_sum`: (result, valid). Valid when the round-to-odd sum lies in a normal binade of
