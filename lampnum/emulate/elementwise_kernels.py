@@ -1,18 +1,20 @@
 """Numba kernels of the correctly rounded operations: IEEE 754 special cases, then one exact rounding.
 
 Each ``*_scalar`` function computes one result from float64 operands, in the order IEEE 754-2019 prescribes:
-NaN operands give NaN (§6.2); the invalid operations ∞ − ∞, 0 · ∞, 0/0, ∞/∞, sqrt(x < 0) and fma's ∞ − ∞ give NaN
-(§7.2); x/0 for finite x ≠ 0 gives ±∞ (§7.3); other infinite results are exact infinities; zeros keep the signs of
-§6.3 (the product of signs for ×, ÷; sqrt(−0) = −0; an exact zero sum of nonzero operands, or (+0) + (−0), is +0 in
-every mode except ``rdn``, where it is −0). The finite, nonzero cases are computed exactly and rounded once
-(:mod:`lampnum.emulate.exact`). A result is then a value of the format: an exact infinity becomes the format's
-infinity or, without one, its overflow value (as ``lampnum.round`` maps an infinite input); a zero becomes +0 in
-``fnuz`` formats; NaN stays a float64 NaN (also in ``finite`` formats, which cannot encode it).
+NaN operands give NaN (§6.2); the invalid operations ∞ − ∞, 0 · ∞, 0/0, ∞/∞, sqrt(x < 0) and fma's ∞ − ∞ give
+NaN (§7.2); x/0 for finite x ≠ 0 gives ±∞ (§7.3); other infinite results are exact infinities; zeros keep the
+signs of §6.3 (the product of signs for ×, ÷; sqrt(−0) = −0; an exact zero sum of nonzero operands, or (+0) +
+(−0), is +0 in every mode except ``rdn``, where it is −0). The finite, nonzero cases are computed exactly and
+rounded once (:mod:`lampnum.emulate.exact`). A result is then a value of the format: an exact infinity becomes
+the format's infinity or, without one, its overflow value (as ``lampnum.round`` maps an infinite input); a
+zero becomes +0 in ``fnuz`` formats; NaN stays a float64 NaN (also in ``finite`` formats, which cannot encode
+it).
 
-The ``*_array`` drivers loop over flat float64 arrays in parallel chunks; operand ``k`` is read at ``i·k_step`` with
-``k_step`` 1 (a full array) or 0 (one value broadcast). Element ``i`` of a stochastic mode uses the random word
-``random_bits_at(key, i)`` (:mod:`lampnum.rounding.kernels`), so results do not depend on the number of threads.
-The scalar functions are usable from other Numba code (e.g. an emulated dot product: ``fma_scalar``).
+The ``*_array`` drivers loop over flat float64 arrays in parallel chunks; operand ``k`` is read at
+``i·k_step`` with ``k_step`` 1 (a full array) or 0 (one value broadcast). Element ``i`` of a stochastic mode
+uses the random word ``random_bits_at(key, i)`` (:mod:`lampnum.rounding.kernels`), so results do not depend on
+the number of threads. The scalar functions are usable from other Numba code (e.g. an emulated dot product:
+``fma_scalar``).
 """
 
 from __future__ import annotations
@@ -38,32 +40,34 @@ def _signbit(x: np.float64) -> bool:
 
 
 @njit(cache=True)
-def _zero(negative: bool, params) -> np.float64:
+def _zero(negative: bool, params) -> float:
     """A zero result in the format: −0 only where it exists."""
     return -0.0 if (negative and not params.unsigned_zero) else 0.0
 
 
 @njit(cache=True)
-def _infinity(negative: bool, params) -> np.float64:
+def _infinity(negative: bool, params) -> float:
     """An exact infinite result in the format: ±inf, or what the format makes of an infinity (max or NaN)."""
     return -params.inf_value if negative else params.inf_value
 
 
 @njit(cache=True)
-def _round_value(x: np.float64, params, mode: np.int64, random_bits: np.uint64) -> np.float64:
+def _round_value(x: np.float64, params, mode: int, random_bits: np.uint64) -> float:
     """Round one float64 value (an exact result) to the format: the general path of ``lampnum.round``."""
-    return _round_finite(x, params.precision, params.emin, params.subnormals, params.max_value,
-                         params.overflow_value, params.inf_value, params.unsigned_zero, mode, random_bits)  # fmt: skip
+    return _round_finite(
+        x, params.precision, params.emin, params.subnormals, params.max_value, params.overflow_value,
+        params.inf_value, params.unsigned_zero, mode, random_bits,
+    )  # fmt: skip
 
 
 @njit(cache=True)
-def _zero_sum_sign(x_negative: bool, y_negative: bool, mode: np.int64) -> bool:
-    """IEEE 754 §6.3: x + y = 0 exactly is −0 when both are −0, or when the signs differ and the mode is rdn."""
+def _zero_sum_sign(x_negative: bool, y_negative: bool, mode: int) -> bool:
+    """IEEE 754 §6.3: an exact zero x + y is −0 when both are −0, or when their signs differ in rdn."""
     return (x_negative and y_negative) or (x_negative != y_negative and mode == RDN)
 
 
 @njit(cache=True)
-def add_scalar(a: np.float64, b: np.float64, params, mode: np.int64, random_bits: np.uint64) -> np.float64:
+def add_scalar(a: np.float64, b: np.float64, params, mode: int, random_bits: np.uint64) -> float:
     """round(a + b)."""
     if np.isnan(a) or np.isnan(b):
         return np.nan
@@ -81,15 +85,16 @@ def add_scalar(a: np.float64, b: np.float64, params, mode: np.int64, random_bits
         return _round_value(b, params, mode, random_bits)
     a_negative, a_significand, a_exponent = decompose(a)
     b_negative, b_significand, b_exponent = decompose(b)
-    negative, s_hi, s_lo, exponent, sticky = exact_sum(a_negative, _U0, a_significand, a_exponent,
-                                                       b_negative, _U0, b_significand, b_exponent)  # fmt: skip
+    negative, s_hi, s_lo, exponent, sticky = exact_sum(
+        a_negative, _U0, a_significand, a_exponent, b_negative, _U0, b_significand, b_exponent
+    )
     if s_hi == _U0 and s_lo == _U0 and not sticky:  # x + (−x)
         return _zero(mode == RDN, params)
     return round_exact(negative, s_hi, s_lo, exponent, sticky, params, mode, random_bits)
 
 
 @njit(cache=True)
-def mul_scalar(a: np.float64, b: np.float64, params, mode: np.int64, random_bits: np.uint64) -> np.float64:
+def mul_scalar(a: np.float64, b: np.float64, params, mode: int, random_bits: np.uint64) -> float:
     """round(a · b)."""
     if np.isnan(a) or np.isnan(b):
         return np.nan
@@ -107,7 +112,7 @@ def mul_scalar(a: np.float64, b: np.float64, params, mode: np.int64, random_bits
 
 
 @njit(cache=True)
-def div_scalar(a: np.float64, b: np.float64, params, mode: np.int64, random_bits: np.uint64) -> np.float64:
+def div_scalar(a: np.float64, b: np.float64, params, mode: int, random_bits: np.uint64) -> float:
     """round(a / b)."""
     if np.isnan(a) or np.isnan(b):
         return np.nan
@@ -127,7 +132,7 @@ def div_scalar(a: np.float64, b: np.float64, params, mode: np.int64, random_bits
 
 
 @njit(cache=True)
-def sqrt_scalar(a: np.float64, params, mode: np.int64, random_bits: np.uint64) -> np.float64:
+def sqrt_scalar(a: np.float64, params, mode: int, random_bits: np.uint64) -> float:
     """round(sqrt(a))."""
     if np.isnan(a):
         return np.nan
@@ -143,8 +148,8 @@ def sqrt_scalar(a: np.float64, params, mode: np.int64, random_bits: np.uint64) -
 
 
 @njit(cache=True)
-def fma_scalar(a: np.float64, b: np.float64, c: np.float64, params, mode: np.int64,
-               random_bits: np.uint64) -> np.float64:  # fmt: skip
+def fma_scalar(a: np.float64, b: np.float64, c: np.float64, params, mode: int,
+               random_bits: np.uint64) -> float:  # fmt: skip
     """round(a · b + c), the product exact (a fused multiply-add in the format)."""
     if np.isnan(a) or np.isnan(b) or np.isnan(c):
         return np.nan
@@ -169,21 +174,23 @@ def fma_scalar(a: np.float64, b: np.float64, c: np.float64, params, mode: np.int
     if c == 0.0:
         return round_exact(product_negative, p_hi, p_lo, p_exponent, False, params, mode, random_bits)
     _, c_significand, c_exponent = decompose(c)
-    negative, s_hi, s_lo, exponent, sticky = exact_sum(product_negative, p_hi, p_lo, p_exponent,
-                                                       c_negative, _U0, c_significand, c_exponent)  # fmt: skip
+    negative, s_hi, s_lo, exponent, sticky = exact_sum(
+        product_negative, p_hi, p_lo, p_exponent, c_negative, _U0, c_significand, c_exponent
+    )
     if s_hi == _U0 and s_lo == _U0 and not sticky:  # a·b = −c exactly
         return _zero(mode == RDN, params)
     return round_exact(negative, s_hi, s_lo, exponent, sticky, params, mode, random_bits)
 
 
 @njit(cache=True)
-def _bits(mode: np.int64, key: np.uint64, index: np.int64) -> np.uint64:
+def _bits(mode: int, key: np.uint64, index: int) -> np.uint64:
     return random_bits_at(key, np.uint64(index)) if mode >= SR else _U0
 
 
 @njit(cache=True, parallel=True)
 def add_array(a, a_step, b, b_step, negate_b, out, params, mode, key):  # noqa: ANN001 - Numba kernel
-    """``out[i] = round(a[i·a_step] ± b[i·b_step])`` (``−`` when ``negate_b``: a − b = a + (−b), IEEE 754 §5.4.1)."""
+    """``out[i] = round(a[i·a_step] ± b[i·b_step])`` (``−`` when ``negate_b``: a − b = a + (−b), IEEE 754
+    §5.4.1)."""
     n = out.shape[0]
     for chunk in prange((n + _CHUNK - 1) // _CHUNK):
         for i in range(chunk * _CHUNK, min(n, (chunk + 1) * _CHUNK)):
@@ -224,4 +231,6 @@ def fma_array(a, a_step, b, b_step, c, c_step, out, params, mode, key):  # noqa:
     n = out.shape[0]
     for chunk in prange((n + _CHUNK - 1) // _CHUNK):
         for i in range(chunk * _CHUNK, min(n, (chunk + 1) * _CHUNK)):
-            out[i] = fma_scalar(a[i * a_step], b[i * b_step], c[i * c_step], params, mode, _bits(mode, key, i))
+            out[i] = fma_scalar(
+                a[i * a_step], b[i * b_step], c[i * c_step], params, mode, _bits(mode, key, i)
+            )

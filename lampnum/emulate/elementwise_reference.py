@@ -1,10 +1,12 @@
-"""The executable specification of the correctly rounded operations: exact rationals, then ``round_reference``.
+"""The executable specification of the correctly rounded operations: exact rationals, then
+``round_reference``.
 
-Pure Python, one scalar at a time, with the IEEE 754 special cases of :mod:`lampnum.emulate.elementwise_kernels`
-written out again; the finite cases form the exact value as a :class:`fractions.Fraction` and round it once with
-:func:`lampnum.rounding.reference.round_reference`. The square root of a rational is irrational in general; it is
-replaced by a rational that rounds identically in every mode (:func:`sqrt_proxy`), found with ``math.isqrt``.
-Nothing here shares code with the Numba kernels, which must agree with it bit for bit.
+Pure Python, one scalar at a time, with the IEEE 754 special cases of
+:mod:`lampnum.emulate.elementwise_kernels` written out again; the finite cases form the exact value as a
+:class:`fractions.Fraction` and round it once with :func:`lampnum.rounding.reference.round_reference`. The
+square root of a rational is irrational in general; it is replaced by a rational that rounds identically in
+every mode (:func:`sqrt_proxy`), found with ``math.isqrt``. Nothing here shares code with the Numba kernels,
+which must agree with it bit for bit.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from ..formats import Format, as_format
 from ..rounding.modes import RoundingMode, as_mode
 from ..rounding.reference import round_reference
 
-__all__ = ["add_reference", "sub_reference", "mul_reference", "div_reference", "sqrt_reference", "fma_reference",
-           "sqrt_proxy", "SQRT_PROXY_BITS"]  # fmt: skip
+__all__ = [
+    "add_reference", "sub_reference", "mul_reference", "div_reference", "sqrt_reference", "fma_reference",
+    "sqrt_proxy", "SQRT_PROXY_BITS",
+]  # fmt: skip
 
 #: the proxy of sqrt(x) lies in the same open interval of width 2^-SQRT_PROXY_BITS as sqrt(x)
 SQRT_PROXY_BITS = 1300
@@ -46,8 +50,11 @@ def _zero_sum_negative(x_negative: bool, y_negative: bool, mode: RoundingMode) -
     return (x_negative and y_negative) or (x_negative != y_negative and mode is RoundingMode.RDN)
 
 
-def add_reference(a: float, b: float, fmt: Format | str, mode: RoundingMode | str = "rne", random_bits: int = 0) -> float:
-    """round(a + b) in ``fmt``/``mode``; ``random_bits`` drives the stochastic modes as in ``round_reference``."""
+def add_reference(
+    a: float, b: float, fmt: Format | str, mode: RoundingMode | str = "rne", random_bits: int = 0
+) -> float:
+    """round(a + b) in ``fmt``/``mode``; ``random_bits`` drives the stochastic modes as in
+    ``round_reference``."""
     fmt, mode = as_format(fmt), as_mode(mode)
     if math.isnan(a) or math.isnan(b):
         return math.nan
@@ -63,12 +70,16 @@ def add_reference(a: float, b: float, fmt: Format | str, mode: RoundingMode | st
     return _finish(value, zero_negative, fmt, mode, random_bits)
 
 
-def sub_reference(a: float, b: float, fmt: Format | str, mode: RoundingMode | str = "rne", random_bits: int = 0) -> float:
+def sub_reference(
+    a: float, b: float, fmt: Format | str, mode: RoundingMode | str = "rne", random_bits: int = 0
+) -> float:
     """round(a − b) = round(a + (−b))."""
     return add_reference(a, -b, fmt, mode, random_bits)
 
 
-def mul_reference(a: float, b: float, fmt: Format | str, mode: RoundingMode | str = "rne", random_bits: int = 0) -> float:
+def mul_reference(
+    a: float, b: float, fmt: Format | str, mode: RoundingMode | str = "rne", random_bits: int = 0
+) -> float:
     """round(a · b)."""
     fmt, mode = as_format(fmt), as_mode(mode)
     if math.isnan(a) or math.isnan(b):
@@ -79,7 +90,9 @@ def mul_reference(a: float, b: float, fmt: Format | str, mode: RoundingMode | st
     return _finish(Fraction(a) * Fraction(b), negative, fmt, mode, random_bits)
 
 
-def div_reference(a: float, b: float, fmt: Format | str, mode: RoundingMode | str = "rne", random_bits: int = 0) -> float:
+def div_reference(
+    a: float, b: float, fmt: Format | str, mode: RoundingMode | str = "rne", random_bits: int = 0
+) -> float:
     """round(a / b)."""
     fmt, mode = as_format(fmt), as_mode(mode)
     if math.isnan(a) or math.isnan(b):
@@ -98,9 +111,10 @@ def sqrt_proxy(x: Fraction) -> Fraction:
     """A rational that every mode rounds as it rounds ``sqrt(x)``, for ``x > 0``.
 
     With ``n = floor(sqrt(x)·2^K)`` (``K = SQRT_PROXY_BITS``; exactly ``isqrt(floor(x·2^(2K)))``), the root is
-    ``n·2^-K`` when that squares to ``x``, and otherwise lies strictly inside ``(n, n+1)·2^-K``; so does the midpoint
-    ``(n + 1/2)·2^-K``. Every point a rounding decision looks at (format numbers, midpoints, and the 2^-53 steps of
-    the stochastic threshold) is a multiple of 2^(-1074-53) > 2^-K, so no such point separates the two.
+    ``n·2^-K`` when that squares to ``x``, and otherwise lies strictly inside ``(n, n+1)·2^-K``; so does the
+    midpoint ``(n + 1/2)·2^-K``. Every point a rounding decision looks at (format numbers, midpoints, and the
+    2^-53 steps of the stochastic threshold) is a multiple of 2^(-1074-53) > 2^-K, so no such point separates
+    the two.
     """
     scale = 1 << (2 * SQRT_PROXY_BITS)
     n = math.isqrt(x.numerator * scale // x.denominator)
@@ -110,7 +124,9 @@ def sqrt_proxy(x: Fraction) -> Fraction:
     return Fraction(2 * n + 1, 1 << (SQRT_PROXY_BITS + 1))
 
 
-def sqrt_reference(a: float, fmt: Format | str, mode: RoundingMode | str = "rne", random_bits: int = 0) -> float:
+def sqrt_reference(
+    a: float, fmt: Format | str, mode: RoundingMode | str = "rne", random_bits: int = 0
+) -> float:
     """round(sqrt(a)); sqrt(−0) = −0, sqrt(x < 0) = NaN."""
     fmt, mode = as_format(fmt), as_mode(mode)
     if math.isnan(a) or a < 0:

@@ -2,26 +2,28 @@
 
 Every correctly rounded operation of :mod:`lampnum.emulate.elementwise` is computed in two steps:
 
-1. **An exact result.** The float64 operands are decoded into integers, ``x = ±M·2^E`` with ``M < 2^53`` (subnormals
-   included), and the operation is carried out on those integers in 128-bit arithmetic (:mod:`lampnum.emulate.wide`),
-   the technique of software floating point (Hauser's SoftFloat; Muller et al., *Handbook of Floating-Point
-   Arithmetic*, 2nd ed. 2018, ch. 7-8). The result is ``|V| = (S + θ)·2^E`` with a 128-bit integer ``S``, an int64
-   exponent ``E`` that nothing can overflow or underflow, and the *sticky* flag saying whether ``θ ∈ (0, 1)`` is
-   nonzero. Products are exact (``S = Ma·Mb``, at most 106 bits, never sticky); sums are exact whenever the operands
-   overlap the 128-bit window, and otherwise the far smaller one is shifted out into the sticky flag; quotients and
-   square roots are the integer quotient and integer square root to at least 109 bits, sticky when the remainder is
-   nonzero. **Precondition of step 2:** ``sticky`` implies ``S >= 2^107``.
+1. **An exact result.** The float64 operands are decoded into integers, ``x = ±M·2^E`` with ``M < 2^53``
+   (subnormals included), and the operation is carried out on those integers in 128-bit arithmetic
+   (:mod:`lampnum.emulate.wide`), the technique of software floating point (Hauser's SoftFloat; Muller et al.,
+   *Handbook of Floating-Point Arithmetic*, 2nd ed. 2018, ch. 7-8). The result is ``|V| = (S + θ)·2^E`` with a
+   128-bit integer ``S``, an int64 exponent ``E`` that nothing can overflow or underflow, and the *sticky*
+   flag saying whether ``θ ∈ (0, 1)`` is nonzero. Products are exact (``S = Ma·Mb``, at most 106 bits, never
+   sticky); sums are exact whenever the operands overlap the 128-bit window, and otherwise the far smaller one
+   is shifted out into the sticky flag; quotients and square roots are the integer quotient and integer square
+   root to at least 109 bits, sticky when the remainder is nonzero. **Precondition of step 2:** ``sticky``
+   implies ``S >= 2^107``.
 2. **One rounding.** :func:`round_exact` rounds ``(S + θ)·2^E`` once, with the decisions of
-   :func:`lampnum.rounding.kernels._round_up`. With ``S >= 2^107`` the sticky part lies more than 54 bits below the
-   last kept bit of any format (``p <= 53``), so the value is, in effect, rounded to odd at ``p + 54`` bits first
-   (Boldo & Melquiond, "Emulation of FMA and correctly rounded sums: proved algorithms using rounding to odd", IEEE
-   Trans. Computers 57(4), 2008): that preserves every comparison the modes make — exactness, the midpoint, the parity
-   — and also ``floor(remainder·2^53)``, the threshold of stochastic rounding, because the 53 random bits resolve the
-   remainder only to ``2^-53`` of a unit. So every mode, stochastic rounding included, is decided on the exact value,
-   for every precision ``1 <= p <= 53`` and every exponent range, with no double rounding and no scaling.
+   :func:`lampnum.rounding.kernels._round_up`. With ``S >= 2^107`` the sticky part lies more than 54 bits
+   below the last kept bit of any format (``p <= 53``), so the value is, in effect, rounded to odd at ``p +
+   54`` bits first (Boldo & Melquiond, "Emulation of FMA and correctly rounded sums: proved algorithms using
+   rounding to odd", IEEE Trans. Computers 57(4), 2008): that preserves every comparison the modes make —
+   exactness, the midpoint, the parity — and also ``floor(remainder·2^53)``, the threshold of stochastic
+   rounding, because the 53 random bits resolve the remainder only to ``2^-53`` of a unit. So every mode,
+   stochastic rounding included, is decided on the exact value, for every precision ``1 <= p <= 53`` and every
+   exponent range, with no double rounding and no scaling.
 
-Variable names follow :func:`lampnum.rounding.reference.round_reference`: ``quantum_exponent`` is the exponent of the
-last kept bit, ``kept`` the kept significand, ``remainder``/``half`` the dropped part and half a unit.
+Variable names follow :func:`lampnum.rounding.reference.round_reference`: ``quantum_exponent`` is the exponent
+of the last kept bit, ``kept`` the kept significand, ``remainder``/``half`` the dropped part and half a unit.
 """
 
 from __future__ import annotations
@@ -30,8 +32,16 @@ import numpy as np
 from numba import njit
 
 from ..rounding.kernels import _overflow, _pow2, _round_up
-from .wide import (add_128, bit_length_64, bit_length_128, less_128, low_mask, shift_left, shift_right_sticky,
-                   sub_128)  # fmt: skip
+from .wide import (
+    add_128,
+    bit_length_64,
+    bit_length_128,
+    less_128,
+    low_mask,
+    shift_left,
+    shift_right_sticky,
+    sub_128,  # fmt: skip
+)
 
 __all__ = ["decompose", "exact_sum", "exact_quotient", "exact_sqrt", "round_exact", "STICKY_FLOOR_BITS"]
 
@@ -51,7 +61,7 @@ _SQRT_SHIFT = 164  # S = isqrt(Ma·2^164) with Ma in [2^52, 2^54): 2^108 <= S < 
 
 
 @njit(cache=True)
-def decompose(x: np.float64) -> tuple[bool, np.uint64, np.int64]:
+def decompose(x: np.float64) -> tuple[bool, np.uint64, int]:
     """``(negative, significand, exponent)`` with ``|x| = significand·2^exponent`` exactly, for finite ``x``
     (``significand < 2^53``; subnormals have exponent -1074; zero has significand 0)."""
     bits = np.float64(x).view(np.uint64)
@@ -63,23 +73,24 @@ def decompose(x: np.float64) -> tuple[bool, np.uint64, np.int64]:
 
 
 @njit(cache=True)
-def _normalize_53(significand: np.uint64, exponent: np.int64) -> tuple[np.uint64, np.int64]:
-    """The same number with its significand in [2^52, 2^53) (subnormal float64 values get a lower exponent)."""
+def _normalize_53(significand: np.uint64, exponent: int) -> tuple[np.uint64, int]:
+    """The same number with its significand in [2^52, 2^53) (a subnormal's exponent drops below -1074)."""
     lift = 53 - bit_length_64(significand)
     return significand << np.uint64(lift), exponent - lift
 
 
 @njit(cache=True)
-def exact_sum(neg_x: bool, x_hi: np.uint64, x_lo: np.uint64, x_exponent: np.int64,
-              neg_y: bool, y_hi: np.uint64, y_lo: np.uint64, y_exponent: np.int64):  # fmt: skip
-    """``x + y`` for nonzero ``±(hi·2^64+lo)·2^exponent`` of at most 106 bits each (a float64 significand, or an
-    exact product of two): returns ``(negative, s_hi, s_lo, exponent, sticky)``.
+def exact_sum(neg_x: bool, x_hi: np.uint64, x_lo: np.uint64, x_exponent: int,
+              neg_y: bool, y_hi: np.uint64, y_lo: np.uint64, y_exponent: int):  # fmt: skip
+    """``x + y`` for nonzero ``±(hi·2^64+lo)·2^exponent`` of at most 106 bits each (a float64 significand, or
+    an exact product of two): returns ``(negative, s_hi, s_lo, exponent, sticky)``.
 
-    The addend with the higher leading bit is placed with its top bit at bit 125 of a 128-bit window; the other is
-    aligned to it. When its bits reach below the window they are shifted out into ``sticky``; that needs a gap of more
-    than 20 binades between the leading bits, so then ``S > 2^124`` (the precondition of :func:`round_exact`). An
-    effective subtraction with sticky takes one more unit off: ``x − (y + θ) = (x − y − 1) + (1 − θ)``.
-    A result of ``S = 0`` without sticky is an exact zero; its sign is the caller's business (IEEE 754 §6.3)."""
+    The addend with the higher leading bit is placed with its top bit at bit 125 of a 128-bit window; the
+    other is aligned to it. When its bits reach below the window they are shifted out into ``sticky``; that
+    needs a gap of more than 20 binades between the leading bits, so then ``S > 2^124`` (the precondition of
+    :func:`round_exact`). An effective subtraction with sticky takes one more unit off:
+    ``x − (y + θ) = (x − y − 1) + (1 − θ)``. A result of ``S = 0`` without sticky is an exact zero; its sign
+    is the caller's business (IEEE 754 §6.3)."""
     x_bits = bit_length_128(x_hi, x_lo)
     y_bits = bit_length_128(y_hi, y_lo)
     if y_exponent + y_bits > x_exponent + x_bits:  # y has the higher leading bit: swap
@@ -109,7 +120,7 @@ def exact_sum(neg_x: bool, x_hi: np.uint64, x_lo: np.uint64, x_exponent: np.int6
 
 
 @njit(cache=True)
-def exact_quotient(a_significand: np.uint64, a_exponent: np.int64, b_significand: np.uint64, b_exponent: np.int64):
+def exact_quotient(a_significand: np.uint64, a_exponent: int, b_significand: np.uint64, b_exponent: int):
     """``a / b`` for nonzero ``a = Ma·2^Ea``, ``b = Mb·2^Eb``: returns ``(s_hi, s_lo, exponent, sticky)`` with
     ``S = floor(Ma'·2^110 / Mb')`` for the normalised significands (``2^109 <= S < 2^111``) and ``sticky`` the
     nonzero remainder. Long division in 11-bit digits, each an exact uint64 division."""
@@ -128,19 +139,21 @@ def exact_quotient(a_significand: np.uint64, a_exponent: np.int64, b_significand
 
 
 @njit(cache=True)
-def exact_sqrt(significand: np.uint64, exponent: np.int64):
+def exact_sqrt(significand: np.uint64, exponent: int):
     """``sqrt(M·2^E)`` for ``M > 0``: returns ``(s_hi, s_lo, exponent, sticky)`` with ``S = isqrt(M'·2^164)``
     (``M'·2^E'`` the same number with ``E'`` even and ``M'`` in [2^52, 2^54), so ``2^108 <= S < 2^109``) and
     ``sticky`` whether the square root is inexact.
 
-    The root of ``M'`` (the top 27 bits) is the float64 square root corrected to the integer floor; the remaining 82
-    bits come from the digit-by-digit (restoring) method on zero digit pairs, with the invariant
+    The root of ``M'`` (the top 27 bits) is the float64 square root corrected to the integer floor; the
+    remaining 82 bits come from the digit-by-digit (restoring) method on zero digit pairs, with the invariant
     ``remainder = N_top − root²``, ``0 <= remainder <= 2·root``."""
     significand, exponent = _normalize_53(significand, exponent)
     if exponent % 2 != 0:
         significand = significand << _U1
         exponent -= 1
-    root = np.uint64(np.sqrt(np.float64(significand)))  # M' < 2^54 has at most 53 significant bits: exact input
+    root = np.uint64(
+        np.sqrt(np.float64(significand))
+    )  # M' < 2^54 has at most 53 significant bits: exact input
     while root * root > significand:
         root -= _U1
     while (root + _U1) * (root + _U1) <= significand:
@@ -159,11 +172,12 @@ def exact_sqrt(significand: np.uint64, exponent: np.int64):
 
 
 @njit(cache=True)
-def round_exact(negative: bool, s_hi: np.uint64, s_lo: np.uint64, exponent: np.int64, sticky: bool,
-                params, mode: np.int64, random_bits: np.uint64) -> np.float64:  # fmt: skip
-    """Round ``±(S + θ)·2^exponent`` (``S > 0``; ``θ ∈ (0, 1)`` iff ``sticky``, and then ``S >= 2^107``) once to
-    the format of ``params`` (a :class:`lampnum.formats.FormatParams`) in ``mode``, as ``round_reference`` rounds
-    the exact value: same quantum, same overflow rule (IEEE 754 §7.4 and the format's policy), same zero rule."""
+def round_exact(negative: bool, s_hi: np.uint64, s_lo: np.uint64, exponent: int, sticky: bool,
+                params, mode: int, random_bits: np.uint64) -> float:  # fmt: skip
+    """Round ``±(S + θ)·2^exponent`` (``S > 0``; ``θ ∈ (0, 1)`` iff ``sticky``, and then ``S >= 2^107``) once
+    to the format of ``params`` (a :class:`lampnum.formats.FormatParams`) in ``mode``, as ``round_reference``
+    rounds the exact value: same quantum, same overflow rule (IEEE 754 §7.4 and the format's policy), same
+    zeros."""
     top = exponent + bit_length_128(s_hi, s_lo) - 1  # 2^top <= |V| < 2^(top+1)
     if top > params.emax:  # even the value rounded toward zero exceeds max
         return _overflow(negative, mode, params.max_value, params.overflow_value)
@@ -174,7 +188,9 @@ def round_exact(negative: bool, s_hi: np.uint64, s_lo: np.uint64, exponent: np.i
     else:
         quantum_exponent = params.emin
     shift = quantum_exponent - exponent
-    if shift <= 0:  # exact at this quantum (then S < 2^p and, by the precondition, no sticky)
+    if (
+        shift <= 0
+    ):  # exact at this quantum (then S < 2^p and, by the precondition, no sticky; in fact shift = 0)
         kept = s_lo << np.uint64(-shift)
     elif shift <= 54 and not sticky:  # the remainder fits in one word: the decision of _round_finite
         _, kept, _ = shift_right_sticky(s_hi, s_lo, shift)
@@ -190,7 +206,9 @@ def round_exact(negative: bool, s_hi: np.uint64, s_lo: np.uint64, exponent: np.i
             remainder |= _U1
         if _round_up(mode, remainder, _U1 << np.uint64(53), (kept & _U1) == _U1, negative, random_bits, 54):
             kept += _U1
-    result = np.float64(kept) * _pow2(quantum_exponent)  # kept <= 2^p: exact, or inf beyond float64 (an overflow)
+    result = np.float64(kept) * _pow2(
+        quantum_exponent
+    )  # kept <= 2^p: exact, or inf beyond float64 (an overflow)
     if result > params.max_value:
         return _overflow(negative, mode, params.max_value, params.overflow_value)
     if result == 0.0 and params.unsigned_zero:

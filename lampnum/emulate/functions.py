@@ -1,27 +1,29 @@
 """Elementary functions in a format: ``exp, expm1, log, log1p, tanh, erf``, computed in float64, then rounded.
 
-These are **not** correctly rounded. Each result is ``round(f64(x))``: the platform C library's float64 value of the
-function (through Numba's ``math`` functions; glibc documents errors of at most 1-2 ulps for these), rounded once to
-``fmt`` in ``mode`` exactly as :func:`lampnum.round` rounds it. Operands are float32/float64 arrays or scalars at
-their exact values, as for :mod:`lampnum.emulate.elementwise`; the result is a float64 array (a numpy float64 scalar
-for a 0-d result), and ``rng``/``out`` work the same way.
+These are **not** correctly rounded. Each result is ``round(f64(x))``: the platform C library's float64 value
+of the function (through Numba's ``math`` functions; glibc documents errors of at most 1-2 ulps for these),
+rounded once to ``fmt`` in ``mode`` exactly as :func:`lampnum.round` rounds it. Operands are float32/float64
+arrays or scalars at their exact values, as for :mod:`lampnum.emulate.elementwise`; the result is a float64
+array (a numpy float64 scalar for a 0-d result), and ``rng``/``out`` work the same way.
 
 Accuracy. Write ``y = f(x)`` exactly and ``ŷ = f64(x)``, and suppose ``|ŷ − y| <= k`` float64 ulps of ``y``.
 
-- *Faithful in the round-to-nearest modes* (``rne``, ``rna``): the result is one of the two format numbers around
-  ``y`` whenever ``k < 2^(51 − p)`` (so that ``ŷ`` cannot pass the midpoint beyond a format number next to ``y``)
-  and ``y`` is not below the format's normal range by more than float64's subnormal range allows (precisely:
-  ``|y| >= 2^-1022``, or ``emin − p >= −1072``; true of every catalogue format but fp64). For the 1-2 ulp libm
-  bounds this covers ``p <= 49``: every catalogue format except fp64.
-- *Every mode* is monotone in ``ŷ``, so ``round_rdn(y − δ) <= result <= round_rup(y + δ)`` with ``δ = k`` ulps of
-  ``y``: directed, ``rto`` and stochastic results can be one format number beyond the faithful pair when ``y`` lies
-  within float64's error of a format number (e.g. ``tanh(20)`` is 1 in float64, so ``rtz`` gives 1, not 1 − ulp).
+- *Faithful in the round-to-nearest modes* (``rne``, ``rna``): the result is one of the two format numbers
+  around ``y`` whenever ``k < 2^(51 − p)`` (so that ``ŷ`` cannot pass the midpoint beyond a format number next
+  to ``y``) and ``y`` is not below the format's normal range by more than float64's subnormal range allows
+  (precisely: ``|y| >= 2^-1022``, or ``emin − p >= −1072``; true of every catalogue format but fp64). For the
+  1-2 ulp libm bounds this covers ``p <= 49``: every catalogue format except fp64.
+- *Every mode* is monotone in ``ŷ``, so ``round_rdn(y − δ) <= result <= round_rup(y + δ)`` with ``δ = k`` ulps
+  of ``y``: directed, ``rto`` and stochastic results can be one format number beyond the faithful pair when
+  ``y`` lies within float64's error of a format number (e.g. ``tanh(20)`` is 1 in float64, so ``rtz`` gives 1,
+  not 1 − ulp).
 
-Special values: the float64 function's IEEE values (``exp(−inf) = 0``, ``tanh(±inf) = ±1``, ``log(±0) = −inf``,
-``log(x < 0) = NaN``, ``log1p(−1) = −inf``, NaN propagates, signed zeros kept), then mapped into the format like any
-value (an exact infinity becomes the format's infinity or overflow value). A float64 overflow of ``exp``/``expm1``
-at finite ``x`` (``x > 709.78``) is an overflow of the format: ±max or the overflow value per mode, as for a finite
-value beyond ``max``. Float64 underflow is inherited (``exp(−800)`` is 0 in every mode).
+Special values: the float64 function's IEEE values (``exp(−inf) = 0``, ``tanh(±inf) = ±1``, ``log(±0) =
+−inf``, ``log(x < 0) = NaN``, ``log1p(−1) = −inf``, NaN propagates, signed zeros kept), then mapped into the
+format like any value (an exact infinity becomes the format's infinity or overflow value). A float64 overflow
+of ``exp``/``expm1`` at finite ``x`` (``x > 709.78``) is an overflow of the format: ±max or the overflow value
+per mode, as for a finite value beyond ``max``. Float64 underflow is inherited (``exp(−800)`` is 0 in every
+mode).
 
 >>> exp(1.0, "bf16"), tanh(0.5, "fp16"), erf(0.5, "e4m3")
 (np.float64(2.71875), np.float64(0.462158203125), np.float64(0.5))
@@ -52,7 +54,7 @@ Rng = np.random.Generator | int | None
 
 
 @njit(cache=True)
-def _evaluate(function: np.int64, x: np.float64) -> np.float64:
+def _evaluate(function: int, x: np.float64) -> float:
     """The float64 value of the function, with the IEEE 754 §9.2 domain rules written out."""
     if function == EXP:
         return math.exp(x)
@@ -88,13 +90,17 @@ def function_array(function, x, out, params, mode, key):  # noqa: ANN001 - Numba
                                        random_bits)  # fmt: skip
 
 
-def _apply(name: str, x: Any, fmt: Format | str, mode: RoundingMode | str, rng: Rng, out: np.ndarray | None) -> Any:
+def _apply(
+    name: str, x: Any, fmt: Format | str, mode: RoundingMode | str, rng: Rng, out: np.ndarray | None
+) -> Any:
     fmt = as_format(fmt)
     mode = as_mode(mode)
     shape, [(source, _)] = broadcast_operands(name, as_operand(x, name, "x"))
     key = np.uint64(stochastic_key(mode, rng))
     target = result_target(name, out, shape, [source])
-    function_array(FUNCTION_CODES[name], source, target.reshape(-1), fmt.params(), MODE_CODES[mode.value], key)
+    function_array(
+        FUNCTION_CODES[name], source, target.reshape(-1), fmt.params(), MODE_CODES[mode.value], key
+    )
     return finish(target, out)
 
 

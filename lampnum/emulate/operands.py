@@ -1,10 +1,10 @@
 """Operand handling shared by the elementwise operations: validation, broadcasting, ``out=``.
 
-Operands are float64 or float32 arrays or scalars, taken at their exact values (float32 widens to float64 exactly).
-Python ints are accepted when float64 holds them exactly. Everything else (booleans, integer, complex and float16
-arrays, :class:`fractions.Fraction`) raises ``TypeError``: convert explicitly, or use ``lampnum.round`` for exact
-rationals. Operands broadcast as in numpy; the kernels read each one either as a full C-ordered array of the result
-shape (step 1) or as a single value (step 0).
+Operands are float64 or float32 arrays or scalars, taken at their exact values (float32 widens to float64
+exactly). Python ints are accepted when float64 holds them exactly. Everything else (booleans, integer,
+complex and float16 arrays, :class:`fractions.Fraction`) raises ``TypeError``: convert explicitly, or use
+``lampnum.round`` for exact rationals. Operands broadcast as in numpy; the kernels read each one either as a
+full C-ordered array of the result shape (step 1) or as a single value (step 0).
 """
 
 from __future__ import annotations
@@ -63,25 +63,32 @@ def broadcast_operands(op: str, *arrays: np.ndarray) -> tuple[tuple[int, ...], l
         elif array.shape == shape:
             flat.append((np.ascontiguousarray(array, dtype=np.float64).reshape(-1), 1))
         else:
-            flat.append((np.ascontiguousarray(np.broadcast_to(array, shape), dtype=np.float64).reshape(-1), 1))
+            flat.append(
+                (np.ascontiguousarray(np.broadcast_to(array, shape), dtype=np.float64).reshape(-1), 1)
+            )
     return shape, flat
 
 
-def result_target(op: str, out: np.ndarray | None, shape: tuple[int, ...], sources: list[np.ndarray]) -> np.ndarray:
+def result_target(
+    op: str, out: np.ndarray | None, shape: tuple[int, ...], sources: list[np.ndarray]
+) -> np.ndarray:
     """The C-contiguous float64 array the kernel writes: ``out`` itself when safe, else a fresh array.
 
-    ``out`` is written in place when it is C-contiguous and every source either is the very same memory (element i
-    reads and writes index i) or does not overlap it."""
+    ``out`` is written in place when it is C-contiguous and every source either is the very same memory
+    (element i reads and writes index i) or does not overlap it."""
     if out is None:
         return np.empty(shape, dtype=np.float64)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"lampnum.{op}: out must be a numpy array, got {type(out).__name__}")
     if out.shape != shape or out.dtype != np.float64:
-        raise ValueError(f"lampnum.{op}: out has shape {out.shape} and dtype {out.dtype}; expected {shape} and float64")
+        raise ValueError(
+            f"lampnum.{op}: out has shape {out.shape} and dtype {out.dtype}; expected {shape} and float64"
+        )
     if not out.flags.writeable:
         raise ValueError(f"lampnum.{op}: out is read-only")
     if out.flags.c_contiguous and all(
-        not np.shares_memory(out, source) or (source.size == out.size and source.ctypes.data == out.ctypes.data)
+        not np.shares_memory(out, source)
+        or (source.size == out.size and source.ctypes.data == out.ctypes.data)
         for source in sources
     ):
         return out
@@ -89,7 +96,7 @@ def result_target(op: str, out: np.ndarray | None, shape: tuple[int, ...], sourc
 
 
 def finish(target: np.ndarray, out: np.ndarray | None) -> Any:
-    """Copy into ``out`` when the kernel wrote elsewhere; a 0-d result without ``out`` becomes a numpy float64."""
+    """Copy into ``out`` if the kernel wrote elsewhere; a 0-d result without ``out`` is a numpy float64."""
     if out is not None:
         if target is not out:
             out[...] = target

@@ -1,14 +1,14 @@
-"""An independent fp16 oracle: the exact result located in the enumerated table of fp16 values, modes applied by
-their definitions.
+"""An independent fp16 oracle: the exact result located in the enumerated table of fp16 values, modes applied
+by their definitions.
 
-Nothing here shares code with lampnum (nor with its reference): every non-negative finite fp16 value is an integer
-number of units of 2^-24, listed by code (so the parity of the index is the parity of the last significand bit),
-followed by 2^16, the first point of the unbounded grid beyond max (code 0x7C00, even). An exact result is located
-between two table entries by binary search with exact comparisons: rationals as Fractions, square roots by comparing
-squares of integers (``math.isqrt`` for the stochastic threshold). Special values come from numpy's IEEE float64
-arithmetic (every fp16 operation with an infinite or NaN result is exactly the float64 one), and the sign of an exact
-zero is float64's, except the one mode-dependent rule of IEEE 754 §6.3: in rdn an exact zero sum is −0 unless both
-addends are +0.
+Nothing here shares code with lampnum (nor with its reference): every non-negative finite fp16 value is an
+integer number of units of 2^-24, listed by code (so the parity of the index is the parity of the last
+significand bit), followed by 2^16, the first point of the unbounded grid beyond max (code 0x7C00, even). An
+exact result is located between two table entries by binary search with exact comparisons: rationals as
+Fractions, square roots by comparing squares of integers (``math.isqrt`` for the stochastic threshold).
+Special values come from numpy's IEEE float64 arithmetic (every fp16 operation with an infinite or NaN result
+is exactly the float64 one), and the sign of an exact zero is float64's, except the one mode-dependent rule of
+IEEE 754 §6.3: in rdn an exact zero sum is −0 unless both addends are +0.
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ class SquareRoot:
 
 
 def locate(exact: Rational | SquareRoot) -> tuple[int, int] | None:
-    """Indices ``(lo, hi)`` of the table entries around the exact magnitude (equal when it is one of them), or None
-    when it lies beyond 2^16, the last entry."""
+    """Indices ``(lo, hi)`` of the table entries around the exact magnitude (equal when it is one of them), or
+    None when it lies beyond 2^16, the last entry."""
     if exact.compare(BEYOND_UNITS) > 0:
         return None
     low, high = 0, len(TABLE) - 1  # the smallest index with TABLE[index] >= m
@@ -110,7 +110,8 @@ def round_located(exact: Rational | SquareRoot, where: tuple[int, int] | None, n
 
 
 def exact_value(name: str, operands: tuple[float, ...]) -> Rational | SquareRoot | Fraction:
-    """The exact result: a Fraction for the rational operations (possibly 0), or a SquareRoot of a positive value."""
+    """The exact result: a Fraction for the rational operations (possibly 0), or a SquareRoot of a positive
+    value."""
     a = Fraction(operands[0])
     if name == "sqrt":
         return SquareRoot(int(a * UNIT * UNIT))  # a·2^48 is an integer for fp16 a
@@ -149,7 +150,8 @@ def _addends(name: str, operands: tuple[float, ...]) -> tuple[float, float] | No
 
 
 def oracle(name: str, operands: tuple[float, ...], modes: list[str], random_bits: int) -> dict[str, float]:
-    """The fp16 result of ``name`` on fp16 ``operands`` in each of ``modes`` (one random word for sr/sr_eq)."""
+    """The fp16 result of ``name`` on fp16 ``operands`` in each of ``modes`` (one random word for
+    sr/sr_eq)."""
     approximate = float64_result(name, operands)
     if not all(math.isfinite(v) for v in operands) or not math.isfinite(approximate):
         return {mode: approximate for mode in modes}  # NaN, or an exact infinity: fp16 holds both

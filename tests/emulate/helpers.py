@@ -1,11 +1,14 @@
-"""Shared helpers of the emulation tests: bitwise comparison of float results and the operations under test."""
+"""Shared helpers of the emulation tests: bitwise comparison of float results and the operations under
+test."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+from hypothesis import strategies as st
 
+import lampnum as ln
 from lampnum.emulate import elementwise as ew
 from lampnum.emulate import elementwise_reference as ref
 from lampnum.rounding.modes import RoundingMode
@@ -36,3 +39,24 @@ def same_arrays(x: np.ndarray, y: np.ndarray) -> bool:
     both_nan = np.isnan(x) & np.isnan(y)
     equal = (x == y) & (np.signbit(x) == np.signbit(y))
     return x.shape == y.shape and bool(np.all(both_nan | equal))
+
+
+_DEFAULT_EMIN_OFFSET = {"ieee": 1, "fn": 2, "finite": 2, "fnuz": 0}
+_OVERFLOWS = {"ieee": ["inf", "saturate", "nan"], "fn": ["nan", "saturate"], "fnuz": ["nan", "saturate"],
+              "finite": ["saturate"]}  # fmt: skip
+
+
+@st.composite
+def formats(draw: st.DrawFn) -> ln.Format:
+    """Random valid formats: p 1..53, emax 1..1023, emin default or anywhere in [max(-1022, -emax-30), emax],
+    with and without subnormals, every special-value encoding and overflow policy. (Unlike the rounding tests'
+    strategy, it never builds an invalid format: a default emin below -1022, as fnuz with emax 1023 has, is
+    clamped.)"""
+    specials = draw(st.sampled_from(list(_OVERFLOWS)))
+    p = draw(st.integers(2 if specials == "fn" else 1, 53))
+    emax = draw(st.integers(1, 1023))
+    emin = draw(st.one_of(st.none(), st.integers(max(-1022, -emax - 30), emax)))
+    if emin is None and _DEFAULT_EMIN_OFFSET[specials] - emax < -1022:
+        emin = -1022
+    return ln.Format(p=p, emax=emax, emin=emin, subnormals=draw(st.booleans()), specials=specials,
+                     overflow=draw(st.sampled_from(_OVERFLOWS[specials])))  # fmt: skip

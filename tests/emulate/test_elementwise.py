@@ -1,9 +1,9 @@
 """Correctly rounded add/sub/mul/div/sqrt/fma against the exact reference (Fractions + round_reference).
 
 Random formats over the whole parameter space (p 1..53, any exponent range, every encoding, with and without
-subnormals), every mode including the stochastic ones (with the random words the kernels use), and operands chosen
-where rounding is delicate: short significands that make ties, cancellations, huge exponent gaps, subnormals,
-overflow, specials.
+subnormals), every mode including the stochastic ones (with the random words the kernels use), and operands
+chosen where rounding is delicate: short significands that make ties, cancellations, huge exponent gaps,
+subnormals, overflow, specials.
 """
 
 from __future__ import annotations
@@ -22,12 +22,25 @@ from lampnum.rounding.api import stochastic_key
 from lampnum.rounding.kernels import MODE_CODES
 from lampnum.rounding.modes import as_mode
 from lampnum.rounding.reference import random_bits_reference
-from tests.rounding.strategies import formats, values_near
+from tests.rounding.strategies import values_near
 
-from .helpers import MODES, OPERATIONS, same, same_arrays
+from .helpers import MODES, OPERATIONS, formats, same, same_arrays
 
 DBL_MAX = 1.7976931348623157e308
-SPECIALS = [0.0, -0.0, math.inf, -math.inf, math.nan, 5e-324, -5e-324, DBL_MAX, -DBL_MAX, 2.0**-1022, 1.0, -1.0]
+SPECIALS = [
+    0.0,
+    -0.0,
+    math.inf,
+    -math.inf,
+    math.nan,
+    5e-324,
+    -5e-324,
+    DBL_MAX,
+    -DBL_MAX,
+    2.0**-1022,
+    1.0,
+    -1.0,
+]
 
 
 def ldexp(x: float, exponent: int) -> float:
@@ -91,7 +104,9 @@ def rows(draw: st.DrawFn, fmt: ln.Format, arity: int) -> tuple[float, ...]:
     return (a, b, ldexp(product, draw(st.integers(-80, 80))) * draw(st.sampled_from([1.0, -1.0])))
 
 
-def check_against_reference(name: str, fmt: ln.Format, mode: str, batch: list[tuple[float, ...]], seed: int) -> None:
+def check_against_reference(
+    name: str, fmt: ln.Format, mode: str, batch: list[tuple[float, ...]], seed: int
+) -> None:
     operation, reference, arity = OPERATIONS[name]
     columns = [np.array([row[k] for row in batch]) for k in range(arity)]
     result = operation(*columns, fmt, mode, rng=seed)
@@ -123,8 +138,9 @@ EXTREME_FORMATS = [
 
 @pytest.mark.parametrize("fmt", EXTREME_FORMATS, ids=str)
 def test_extreme_exponent_gaps_binary(fmt: ln.Format) -> None:
-    """Every pair of signed extreme magnitudes (DBL_MAX down to the smallest subnormal), every binary operation and
-    mode: sticky sums across 2000 binades, products and quotients beyond float64's range, fp64 itself."""
+    """Every pair of signed extreme magnitudes (DBL_MAX down to the smallest subnormal), every binary
+    operation and mode: sticky sums across 2000 binades, products and quotients beyond float64's range, fp64
+    itself."""
     values = EXTREMES + [-v for v in EXTREMES]
     batch = list(itertools.product(values, values))
     for name in ("add", "sub", "mul", "div"):
@@ -137,16 +153,27 @@ def test_extreme_exponent_gaps_fma_and_sqrt(fmt: ln.Format) -> None:
     values = EXTREMES + [-v for v in EXTREMES]
     for mode in MODES:
         check_against_reference("sqrt", fmt, mode, [(v,) for v in values], seed=3)
-        check_against_reference("fma", fmt, mode, list(itertools.product(values, values, values[::3])), seed=5)
+        check_against_reference(
+            "fma", fmt, mode, list(itertools.product(values, values, values[::3])), seed=5
+        )
 
 
 def test_numpy_fast_path_for_fp64_rne_is_the_kernel_result() -> None:
-    """fp64 in rne goes through numpy; the kernels compute the same function (also on specials and subnormals)."""
+    """fp64 in rne goes through numpy; the kernels compute the same function (also on specials and
+    subnormals)."""
     rng = np.random.default_rng(0)
     n = 4000
     picks = np.array(SPECIALS + [2.0**-1074 * 3, 1e308, -1e-310])
-    a = np.where(rng.random(n) < 0.2, rng.choice(picks, n), rng.standard_normal(n) * 2.0 ** rng.integers(-1074, 1000, n))
-    b = np.where(rng.random(n) < 0.2, rng.choice(picks, n), rng.standard_normal(n) * 2.0 ** rng.integers(-1074, 1000, n))
+    a = np.where(
+        rng.random(n) < 0.2,
+        rng.choice(picks, n),
+        rng.standard_normal(n) * 2.0 ** rng.integers(-1074, 1000, n),
+    )
+    b = np.where(
+        rng.random(n) < 0.2,
+        rng.choice(picks, n),
+        rng.standard_normal(n) * 2.0 ** rng.integers(-1074, 1000, n),
+    )
     params = ln.format("fp64").params()
     rne, key = MODE_CODES["rne"], np.uint64(0)
     for name, kernel_call in [

@@ -1,4 +1,5 @@
-"""The public surface of the elementwise operations: broadcasting, dtypes, scalars, out=, randomness, bad input."""
+"""The public surface of the elementwise operations: broadcasting, dtypes, scalars, out=, randomness, bad
+input."""
 
 from __future__ import annotations
 

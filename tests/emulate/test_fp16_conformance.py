@@ -1,9 +1,10 @@
 """Conformance of single fp16 operations in every mode against the independent table oracle (fp16_oracle.py).
 
-The operands are fp16 values, structured: every pair of exponent classes (the 30 normal binades and the subnormals)
-with significands that make ties, carries and cancellations; products aimed at ties; fma addends aimed at the
-product (cancellation, ties, sticky tails); overflow and underflow; signed zeros, infinities and NaN in all
-combinations. sqrt is checked on every fp16 code. The tests also count that the set contains what it claims to.
+The operands are fp16 values, structured: every pair of exponent classes (the 30 normal binades and the
+subnormals) with significands that make ties, carries and cancellations; products aimed at ties; fma addends
+aimed at the product (cancellation, ties, sticky tails); overflow and underflow; signed zeros, infinities and
+NaN in all combinations. sqrt is checked on every fp16 code. The tests also count that the set contains what
+it claims to.
 """
 
 from __future__ import annotations
@@ -25,11 +26,25 @@ from .helpers import MODES, same
 
 SEED = 2024
 CLASSES = ["subnormal"] + list(range(-14, 16))
-SPECIALS = [0.0, -0.0, math.inf, -math.inf, math.nan, 1.0, -1.0, 2.0**-24, -(2.0**-24), 65504.0, -65504.0, 2.0**-14]
+SPECIALS = [
+    0.0,
+    -0.0,
+    math.inf,
+    -math.inf,
+    math.nan,
+    1.0,
+    -1.0,
+    2.0**-24,
+    -(2.0**-24),
+    65504.0,
+    -65504.0,
+    2.0**-14,
+]
 
 
 def class_values(cls: int | str, rng: np.random.Generator) -> list[float]:
-    """Positive fp16 values of one exponent class: the binade's ends, its first odd significand, 1.5, a random odd."""
+    """Positive fp16 values of one exponent class: the binade's ends, its first odd significand, 1.5, a random
+    odd."""
     if cls == "subnormal":
         significands = [1, 3, 512, 1023, int(rng.integers(1, 512)) * 2 + 1]
         return [math.ldexp(s, -24) for s in significands]
@@ -38,7 +53,8 @@ def class_values(cls: int | str, rng: np.random.Generator) -> list[float]:
 
 
 def tie_product_pairs() -> list[tuple[int, int]]:
-    """Significand pairs (in [1024, 2047]) whose product is a 12-bit odd number times a power of two: a tie."""
+    """Significand pairs (in [1024, 2047]) whose product is a 12-bit odd number times a power of two: a
+    tie."""
     pairs = []
     for odd in range(2049, 4096, 2):
         for factor in range(3, math.isqrt(odd) + 1, 2):
@@ -77,8 +93,8 @@ def build_rows(name: str) -> list[tuple[float, ...]]:
                 continue
             product = a * b  # exact in float64
             exponent = math.frexp(product)[1] - 1
-            truncated = math.copysign(math.ldexp(math.floor(math.ldexp(abs(product), 10 - exponent)), exponent - 10),
-                                      product)  # fmt: skip
+            kept = math.floor(math.ldexp(abs(product), 10 - exponent))  # the product's top 11 bits
+            truncated = math.copysign(math.ldexp(kept, exponent - 10), product)
             near = math.ldexp(float(rng.integers(1024, 2048)), exponent - 11 - 10 - int(rng.integers(0, 3)))
             other = values[CLASSES[int(rng.integers(len(CLASSES)))]][int(rng.integers(5))]
             for c in (-fp16(truncated), fp16(near) * sb, -other * sa):
@@ -100,8 +116,10 @@ def build_rows(name: str) -> list[tuple[float, ...]]:
 
 
 def kernel_results(name: str, rows: list[tuple[float, ...]], mode: str) -> np.ndarray:
-    columns = [np.array(column) for column in zip(*rows)]
-    operation = {"add": ew.add, "sub": ew.sub, "mul": ew.mul, "div": ew.div, "sqrt": ew.sqrt, "fma": ew.fma}[name]
+    columns = [np.array(column) for column in zip(*rows, strict=True)]
+    operation = {"add": ew.add, "sub": ew.sub, "mul": ew.mul, "div": ew.div, "sqrt": ew.sqrt, "fma": ew.fma}[
+        name
+    ]
     return operation(*columns, "fp16", mode, rng=SEED)
 
 
@@ -122,7 +140,11 @@ def check(name: str, rows: list[tuple[float, ...]]) -> dict[str, int]:
 
 
 def count_cases(name: str, row: tuple[float, ...], counts: dict[str, int]) -> None:
-    if not all(math.isfinite(v) for v in row) or (name == "div" and row[1] == 0) or (name == "sqrt" and row[0] < 0):
+    if (
+        not all(math.isfinite(v) for v in row)
+        or (name == "div" and row[1] == 0)
+        or (name == "sqrt" and row[0] < 0)
+    ):
         return
     exact = fp16_oracle.exact_value(name, row)
     if isinstance(exact, Fraction):
@@ -164,12 +186,12 @@ def test_fp16_sqrt_of_every_code_in_every_mode() -> None:
 
 
 def test_round_to_nearest_agrees_with_numpy_float16() -> None:
-    """A third implementation for rne: numpy's float16 arithmetic (computed in float32, then rounded; innocuous
-    double rounding since 24 >= 2·11 + 2)."""
+    """A third implementation for rne: numpy's float16 arithmetic (computed in float32, then rounded;
+    innocuous double rounding since 24 >= 2·11 + 2)."""
     for name, numpy_op in [("add", np.add), ("sub", np.subtract), ("mul", np.multiply), ("div", np.divide)]:
         rows = build_rows(name)
-        a, b = (np.array(column, dtype=np.float16) for column in zip(*rows))
+        a, b = (np.array(column, dtype=np.float16) for column in zip(*rows, strict=True))
         with np.errstate(all="ignore"):
             expected = numpy_op(a, b).astype(np.float64)
         result = kernel_results(name, rows, "rne")
-        assert all(same(x, y) for x, y in zip(result, expected)), name
+        assert all(same(x, y) for x, y in zip(result, expected, strict=True)), name

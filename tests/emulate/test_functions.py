@@ -1,5 +1,6 @@
 """exp, expm1, log, log1p, tanh, erf: the float64 value rounded once (the definition), faithful in the
-round-to-nearest modes against mpmath at 200 bits, within float64's error in every mode, and the special values."""
+round-to-nearest modes against mpmath at 200 bits, within float64's error in every mode, and the special
+values."""
 
 from __future__ import annotations
 
@@ -23,8 +24,7 @@ from .helpers import MODES, same, same_arrays
 NAMES = ["exp", "expm1", "log", "log1p", "tanh", "erf"]
 #: every catalogue format with p <= 49 (all but fp64): there the module promises faithful rne/rna results
 FAITHFUL_FORMATS = [fmt for name, fmt in ln.FORMATS.items() if fmt.p <= 49]
-MPMATH = {"exp": mpmath.exp, "expm1": mpmath.expm1, "log": mpmath.log, "log1p": mpmath.log1p, "tanh": mpmath.tanh,
-          "erf": mpmath.erf}  # fmt: skip
+MPMATH = {name: getattr(mpmath, name) for name in NAMES}
 DBL_MAX = 1.7976931348623157e308
 
 
@@ -46,8 +46,10 @@ def float64_value(name: str, x: float) -> float | None:
 
 def arguments(name: str, anywhere: bool = True) -> st.SearchStrategy[float]:
     """Arguments in the function's interesting range, near 0 and 1, and (``anywhere``) any float64 at all."""
-    ranges = {"exp": (-760.0, 712.0), "expm1": (-50.0, 712.0), "log": (0.0, DBL_MAX), "log1p": (-1.0, DBL_MAX),
-              "tanh": (-30.0, 30.0), "erf": (-7.0, 7.0)}  # fmt: skip
+    ranges = {
+        "exp": (-760.0, 712.0), "expm1": (-50.0, 712.0), "log": (0.0, DBL_MAX), "log1p": (-1.0, DBL_MAX),
+        "tanh": (-30.0, 30.0), "erf": (-7.0, 7.0),
+    }  # fmt: skip
     low, high = ranges[name]
     near_zero = st.floats(-1e-3, 1e-3).filter(lambda x: x >= low)
     choices = [st.floats(low, high), near_zero, st.floats(0.5, 2.0)]
@@ -91,13 +93,23 @@ def test_faithful_in_round_to_nearest_and_bounded_in_every_mode(name: str, data:
         exact = [to_fraction(MPMATH[name](mpmath.mpf(x))) for x in xs]
     for mode in MODES:
         result = getattr(functions, name)(np.array(xs, dtype=np.float64), fmt, mode, rng=1)
-        for x, y, r in zip(xs, exact, result):
+        for x, y, r in zip(xs, exact, result, strict=True):
             down, up = round_reference(y, fmt, "rdn"), round_reference(y, fmt, "rup")
             if mode in ("rne", "rna"):
-                assert r in (down, up) or math.isnan(r) and math.isnan(down + up), (x, mode, y, r, down, up)  # ±0 alike
+                assert r in (down, up) or math.isnan(r) and math.isnan(down + up), (
+                    x,
+                    mode,
+                    y,
+                    r,
+                    down,
+                    up,
+                )  # ±0 alike
             # every mode: round(ŷ) with |ŷ − y| <= 2 float64 ulps of y lies between RD(y − δ) and RU(y + δ)
             delta = Fraction(2) ** (max(floor_log2(abs(y)), -1022) - 51) if y != 0 else Fraction(0)
-            low_bound, high_bound = round_reference(y - delta, fmt, "rdn"), round_reference(y + delta, fmt, "rup")
+            low_bound, high_bound = (
+                round_reference(y - delta, fmt, "rdn"),
+                round_reference(y + delta, fmt, "rup"),
+            )
             if math.isnan(r):  # only an overflow in a format that overflows to NaN
                 assert math.isnan(low_bound) or math.isnan(high_bound), (x, mode, y, low_bound, high_bound)
             else:  # a NaN bound is an overflow beyond that side
@@ -115,16 +127,23 @@ def test_special_values() -> None:
     assert same_arrays(functions.erf(specials, fp16), np.array([-1.0, 1.0, np.nan, -0.0, 0.0]))
     assert same_arrays(functions.log(specials, fp16), np.array([np.nan, np.inf, np.nan, -np.inf, -np.inf]))
     assert same_arrays(functions.log1p(np.array([-2.0, -1.0, -0.0]), fp16), np.array([np.nan, -np.inf, -0.0]))
-    assert same_arrays(functions.log(np.array([0.0, 1.0]), e4m3), np.array([np.nan, 0.0]))  # no inf: -inf is NaN
+    assert same_arrays(
+        functions.log(np.array([0.0, 1.0]), e4m3), np.array([np.nan, 0.0])
+    )  # no inf: -inf is NaN
     assert same_arrays(functions.tanh(-0.0, fnuz), 0.0)  # no -0 in fnuz
 
 
 def test_float64_overflow_is_a_format_overflow() -> None:
-    x = np.array([709.0, 710.0, 1e300])  # exp(709) is finite in float64 but beyond fp16; the others overflow float64
+    x = np.array(
+        [709.0, 710.0, 1e300]
+    )  # exp(709) is finite in float64 but beyond fp16; the others overflow float64
     assert same_arrays(functions.exp(x, "fp16"), np.full(3, np.inf))
     assert same_arrays(functions.exp(x, "fp16", "rtz"), np.full(3, 65504.0))
     assert same_arrays(functions.exp(x, "fp64", "rdn"), np.array([math.exp(709.0), DBL_MAX, DBL_MAX]))
+    assert same_arrays(functions.expm1(x, "fp16", "rtz"), np.full(3, 65504.0))
+    assert same_arrays(functions.expm1(-x, "fp16", "rtz"), np.full(3, -1.0))
     assert same_arrays(functions.expm1(x, "e4m3", "rup"), np.full(3, np.nan))  # e4m3 overflows to NaN
+    assert same_arrays(functions.exp(x, "e4m3", "rtz"), np.full(3, 448.0))
 
 
 def test_api_matches_the_elementwise_conventions() -> None:

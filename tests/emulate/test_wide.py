@@ -10,7 +10,9 @@ from lampnum.emulate import wide
 
 MASK64 = (1 << 64) - 1
 words = st.integers(0, MASK64)
-wides = st.one_of(st.integers(0, (1 << 128) - 1), st.integers(0, 1 << 70), st.sampled_from([0, 1, MASK64, 1 << 64]))
+wides = st.one_of(
+    st.integers(0, (1 << 128) - 1), st.integers(0, 1 << 70), st.sampled_from([0, 1, MASK64, 1 << 64])
+)
 
 
 def split(x: int) -> tuple[np.uint64, np.uint64]:
