@@ -117,7 +117,7 @@ def check_against_reference(
 
 
 @pytest.mark.parametrize("name", list(OPERATIONS))
-@settings(max_examples=60)
+@settings(max_examples=max(10, settings.default.max_examples * 3 // 5))  # 60 by default
 @given(data=st.data())
 def test_matches_exact_reference(name: str, data: st.DataObject) -> None:
     fmt = data.draw(formats(), label="fmt")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import numba
 import numpy as np
 import pytest
 
@@ -95,6 +96,20 @@ def test_randomness_is_explicit() -> None:
     state = untouched.bit_generator.state
     add(a, b, "bf16", "rne", rng=untouched)
     assert untouched.bit_generator.state == state  # deterministic modes draw nothing
+
+
+def test_results_do_not_depend_on_the_number_of_threads() -> None:
+    """Stochastic words are indexed by element, not drawn per thread: one thread or all give the same bits."""
+    rng = np.random.default_rng(8)
+    a, b, c = (rng.standard_normal(50_000) for _ in range(3))
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        serial = fma(a, b, c, "bf16", "sr", rng=12), div(a, b, "e4m3", "sr_eq", rng=13)
+    finally:
+        numba.set_num_threads(threads)
+    assert same_arrays(serial[0], fma(a, b, c, "bf16", "sr", rng=12))
+    assert same_arrays(serial[1], div(a, b, "e4m3", "sr_eq", rng=13))
 
 
 def test_stochastic_rounding_is_unbiased() -> None:

@@ -63,7 +63,7 @@ def to_fraction(value: mpmath.mpf) -> Fraction:
 
 
 @pytest.mark.parametrize("name", NAMES)
-@settings(max_examples=25)
+@settings(max_examples=max(5, settings.default.max_examples // 4))  # mpmath-free, batched
 @given(data=st.data())
 def test_result_is_the_float64_value_rounded_once(name: str, data: st.DataObject) -> None:
     fmt = data.draw(st.sampled_from(list(ln.FORMATS.values())), label="fmt")
@@ -82,7 +82,7 @@ def test_result_is_the_float64_value_rounded_once(name: str, data: st.DataObject
 
 
 @pytest.mark.parametrize("name", NAMES)
-@settings(max_examples=20)
+@settings(max_examples=max(5, settings.default.max_examples // 5))  # mpmath at 200 bits
 @given(data=st.data())
 def test_faithful_in_round_to_nearest_and_bounded_in_every_mode(name: str, data: st.DataObject) -> None:
     fmt = data.draw(st.sampled_from(FAITHFUL_FORMATS), label="fmt")
