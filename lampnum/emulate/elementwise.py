@@ -3,8 +3,9 @@
 Each operation returns, elementwise, ``round(a ∘ b)``: the exact result of the operation on the *given*
 operand values, rounded **once** to ``fmt`` in ``mode``, exactly as :func:`lampnum.round` rounds an exact
 value (same subnormal, overflow and zero rules). The operands are float64 or float32 arrays or scalars and are
-**not** rounded to ``fmt`` first; to compute with format numbers, round the operands yourself (``ln.round(x,
-fmt)``). ``fma(a, b, c)`` rounds ``a·b + c`` once, the product exact — not the product and then the sum.
+**not** rounded to ``fmt`` first; to compute with format numbers, round the operands yourself
+(``ln.round(x, fmt)``). ``fma(a, b, c)`` rounds ``a·b + c`` once, the product exact — not the product and then
+the sum.
 
 Supported: every format (``1 <= p <= 53``, any exponent range, with or without subnormals, every special-value
 encoding) in every mode, ``rne rna rtz rup rdn rto sr sr_eq``, for every operation. Nothing is computed in
@@ -16,8 +17,8 @@ sticky bit) and then round once; stochastic rounding draws its decision from the
 function.
 
 Special values follow IEEE 754-2019 (:mod:`lampnum.emulate.elementwise_kernels` lists the rules): NaN
-propagates; ∞ − ∞, 0·∞, 0/0, ∞/∞ and sqrt(x < 0) give NaN; x/0 gives ±∞; zeros carry IEEE signs, and ``x +
-(−x)`` is +0 in every mode but ``rdn`` (−0). Infinite results then become the format's infinity or, in a
+propagates; ∞ − ∞, 0·∞, 0/0, ∞/∞ and sqrt(x < 0) give NaN; x/0 gives ±∞; zeros carry IEEE signs, and
+``x + (−x)`` is +0 in every mode but ``rdn`` (−0). Infinite results then become the format's infinity or, in a
 format without one, its overflow value (max or NaN); a finite result too large for the format overflows per
 mode as in ``lampnum.round``. NaN results are float64 NaNs (also for ``finite`` formats, which cannot encode
 NaN).

@@ -14,13 +14,13 @@ Every correctly rounded operation of :mod:`lampnum.emulate.elementwise` is compu
    implies ``S >= 2^107``.
 2. **One rounding.** :func:`round_exact` rounds ``(S + θ)·2^E`` once, with the decisions of
    :func:`lampnum.rounding.kernels._round_up`. With ``S >= 2^107`` the sticky part lies more than 54 bits
-   below the last kept bit of any format (``p <= 53``), so the value is, in effect, rounded to odd at ``p +
-   54`` bits first (Boldo & Melquiond, "Emulation of FMA and correctly rounded sums: proved algorithms using
-   rounding to odd", IEEE Trans. Computers 57(4), 2008): that preserves every comparison the modes make —
-   exactness, the midpoint, the parity — and also ``floor(remainder·2^53)``, the threshold of stochastic
-   rounding, because the 53 random bits resolve the remainder only to ``2^-53`` of a unit. So every mode,
-   stochastic rounding included, is decided on the exact value, for every precision ``1 <= p <= 53`` and every
-   exponent range, with no double rounding and no scaling.
+   below the last kept bit of any format (``p <= 53``), so the value is, in effect, rounded to odd at
+   ``p + 54`` bits first (Boldo & Melquiond, "Emulation of FMA and correctly rounded sums: proved algorithms
+   using rounding to odd", IEEE Trans. Computers 57(4), 2008): that preserves every comparison the modes
+   make — exactness, the midpoint, the parity — and also ``floor(remainder·2^53)``, the threshold of
+   stochastic rounding, because the 53 random bits resolve the remainder only to ``2^-53`` of a unit. So
+   every mode, stochastic rounding included, is decided on the exact value, for every precision
+   ``1 <= p <= 53`` and every exponent range, with no double rounding and no scaling.
 
 Variable names follow :func:`lampnum.rounding.reference.round_reference`: ``quantum_exponent`` is the exponent
 of the last kept bit, ``kept`` the kept significand, ``remainder``/``half`` the dropped part and half a unit.

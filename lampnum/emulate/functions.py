@@ -18,12 +18,12 @@ Accuracy. Write ``y = f(x)`` exactly and ``ŷ = f64(x)``, and suppose ``|ŷ − 
   ``y`` lies within float64's error of a format number (e.g. ``tanh(20)`` is 1 in float64, so ``rtz`` gives 1,
   not 1 − ulp).
 
-Special values: the float64 function's IEEE values (``exp(−inf) = 0``, ``tanh(±inf) = ±1``, ``log(±0) =
-−inf``, ``log(x < 0) = NaN``, ``log1p(−1) = −inf``, NaN propagates, signed zeros kept), then mapped into the
-format like any value (an exact infinity becomes the format's infinity or overflow value). A float64 overflow
-of ``exp``/``expm1`` at finite ``x`` (``x > 709.78``) is an overflow of the format: ±max or the overflow value
-per mode, as for a finite value beyond ``max``. Float64 underflow is inherited (``exp(−800)`` is 0 in every
-mode).
+Special values: the float64 function's IEEE values (``exp(−inf) = 0``, ``tanh(±inf) = ±1``,
+``log(±0) = −inf``, ``log(x < 0) = NaN``, ``log1p(−1) = −inf``, NaN propagates, signed zeros kept), then
+mapped into the format like any value (an exact infinity becomes the format's infinity or overflow value). A
+float64 overflow of ``exp``/``expm1`` at finite ``x`` (``x > 709.78``) is an overflow of the format: ±max or
+the overflow value per mode, as for a finite value beyond ``max``. Float64 underflow is inherited
+(``exp(−800)`` is 0 in every mode).
 
 >>> exp(1.0, "bf16"), tanh(0.5, "fp16"), erf(0.5, "e4m3")
 (np.float64(2.71875), np.float64(0.462158203125), np.float64(0.5))
