@@ -148,7 +148,8 @@ def _round_checked(source: np.ndarray, target: np.ndarray, fmt: Format, mode: Ro
     if target.dtype == np.float32 and not _FP32.contains(fmt):
         wide = np.empty(source.shape, dtype=np.float64)
         _round_array_into(source, wide, fmt, mode, key)
-        narrow = wide.astype(np.float32)
+        with np.errstate(over="ignore"):
+            narrow = wide.astype(np.float32)
         lost = (narrow != wide) & ~np.isnan(wide)
         if lost.any():
             bad = wide[lost].reshape(-1)[0]

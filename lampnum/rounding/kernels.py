@@ -134,7 +134,8 @@ def _round_normal_bits(
     mask = unit - _U1
     remainder = magnitude_bits & mask
     kept_bits = magnitude_bits & ~mask
-    kept_odd = (kept_bits & unit) != _U0
+    # the last kept significand bit; for p = 1 it is the hidden bit of a normal number, always 1
+    kept_odd = ((kept_bits & unit) != _U0) | (shift == 52)
     round_up = _round_up(mode, remainder, unit >> _U1, kept_odd, negative, random_bits, shift)
     return kept_bits + (np.uint64(round_up) << np.uint64(shift))
 
