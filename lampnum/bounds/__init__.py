@@ -21,6 +21,7 @@ from .constants import (
     underflow_bound,
     unit_roundoff,
 )
+from .elementwise import ELEMENTWISE_OPS, elementwise, rounding_error
 from .products import dot, matmul
 from .result import BoundOverflowWarning, BoundResult
 
@@ -35,6 +36,9 @@ __all__ = [
     "gamma_tilde",
     "probability",
     "lambda_for",
+    "rounding_error",
+    "elementwise",
+    "ELEMENTWISE_OPS",
     "matmul",
     "dot",
     "BoundResult",

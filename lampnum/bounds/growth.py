@@ -52,9 +52,11 @@ class Factor:
         return self.rounding.unbiased is not None
 
 
-def _enlarge(x: np.ndarray) -> np.ndarray:
-    """Cover the float64 evaluation error of log1p/expm1/exp-based constants (see ``constants.CONSTANT_MARGIN``)."""
-    out = np.nextafter(np.asarray(x, dtype=np.float64) * (1.0 + CONSTANT_MARGIN), np.inf)
+def _expm1_up(x: np.ndarray | float) -> np.ndarray:
+    """exp(x) − 1, enlarged to cover its float64 evaluation error (``constants.CONSTANT_MARGIN``); inf on overflow."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = np.expm1(np.asarray(x, dtype=np.float64))
+        out = np.where(value == 0.0, 0.0, np.nextafter(value * (1.0 + CONSTANT_MARGIN), np.inf))
     return np.where(np.isnan(out), np.inf, out)
 
 
@@ -67,7 +69,7 @@ def _log_det(factors: Sequence[Factor]) -> np.ndarray | float:
 
 def deterministic_growth(factors: Sequence[Factor]) -> np.ndarray:
     """Π(1 + u_i)^(count_i) − 1 per term, rounded up (Higham 2002, Lemma 3.1, before its last step)."""
-    return _enlarge(np.expm1(_log_det(factors)))
+    return _expm1_up(_log_det(factors))
 
 
 def probabilistic_growth(factors: Sequence[Factor], lam: float, random_kinds: frozenset[str]) -> np.ndarray:
@@ -87,8 +89,7 @@ def probabilistic_growth(factors: Sequence[Factor], lam: float, random_kinds: fr
         count = np.asarray(factor.count, dtype=np.float64)
         sigma2 = sigma2 + count * math.atanh(u) ** 2
         mu = mu + count * (factor.rounding.bias - math.log1p(-u) - u)
-    exponent = _log_det(fixed) + lam * np.sqrt(sigma2) + mu
-    prob = _enlarge(np.expm1(exponent))
+    prob = _expm1_up(_log_det(fixed) + lam * np.sqrt(sigma2) + mu)
     return np.minimum(det, prob)
 
 
@@ -103,4 +104,4 @@ def inflate(x: np.ndarray | float, ops: int, underflows: int = 0) -> np.ndarray:
     value = np.asarray(x, dtype=np.float64)
     if underflows:
         value = value + underflows * ETA64
-    return np.nextafter(value * (1.0 + (ops + 3) * 2.0**-52), np.inf)
+    return np.where(value == 0.0, 0.0, np.nextafter(value * (1.0 + (ops + 3) * 2.0**-52), np.inf))
