@@ -73,7 +73,7 @@ def _round_array_into(x: np.ndarray, result: np.ndarray, fmt: Format, mode: Roun
     """Round C-contiguous ``x`` into C-contiguous ``result`` of the same shape."""
     params = fmt.params()
     args = (
-        params.precision, params.emin, params.emax, params.subnormals, params.max_value, params.overflow_value,
+        params.precision, params.emin, params.subnormals, params.max_value, params.overflow_value,
         params.inf_value, params.unsigned_zero, np.uint64(key),
     )  # fmt: skip
     ROUND_KERNELS[MODE_CODES[mode.value]](x.reshape(-1), result.reshape(-1), *args)

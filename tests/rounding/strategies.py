@@ -25,8 +25,10 @@ def formats(draw: st.DrawFn, max_p: int = 53) -> ln.Format:
     try:
         return ln.Format(p=p, emax=emax, emin=emin, subnormals=draw(st.booleans()), specials=specials,
                          overflow=overflow)  # fmt: skip
-    except ValueError:
-        return ln.Format(p=p, emax=emax, subnormals=True, specials=specials, overflow=overflow)
+    except ValueError:  # e.g. emin > emax: fall back to the encoding's default range, clipped to float64's
+        default_emin = {"ieee": 1, "fn": 2, "finite": 2, "fnuz": 0}[specials] - emax
+        return ln.Format(p=p, emax=emax, emin=max(default_emin, -1022), subnormals=True, specials=specials,
+                         overflow=overflow)  # fmt: skip
 
 
 @st.composite
