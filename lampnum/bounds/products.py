@@ -10,8 +10,8 @@ s = fl_acc(s + t_B), ⌈n/b⌉ roundings); with ``via`` every accumulator roundi
 Theorem (derived in ``papers/bounds/README.md`` §2). Write ā_k = (1 + u_in)|a_k| + η_in·[0 < |a_k| < 2^emin_in]
 (≥ |â_k|; ā_k = |a_k| without input rounding), likewise b̄_k, and let term k pass through the roundings
 F_k = {in, in, p} ∪ {the accumulation roundings after it enters}: c_k = n − k accumulator steps (strict; k from 0), or
-L_B − j block-precision steps and ⌈n/b⌉ − B accumulator steps (entry j of block B of length L_B); each accumulator
-step counts twice with ``via``. With κ_k = Π_{F_k}(1 + u) − 1 and K_k = (1 + u_p)·Π_acc(1 + u) (no input factors),
+L_B − max(j, 1) block-precision steps and ⌈n/b⌉ − B accumulator steps (entry j of block B of length L_B); each
+accumulator step counts twice with ``via``. With κ_k = Π_{F_k}(1 + u) − 1 and K_k = (1 + u_p)·Π_acc(1 + u) (no input factors),
 
     |ĉ − c| ≤ β := E + max(u_out·(|c| + E), η_out),
     E = Σ_k κ_k |a_k||b_k| + Σ_k K_k (ā_k b̄_k − (1 + u_in)²|a_k||b_k|) + η_p Σ_k Π_acc,k(1 + u) + H,
@@ -69,7 +69,9 @@ def accumulation_factors(spec: MatmulSpec, n: int) -> list[Factor]:
         block_index = k // b
         length = np.minimum(b, n - block_index * b)
         steps = -(-n // b) - block_index
-        factors = [Factor(rounding(spec.block_precision, _RNE), length - k % b), Factor(acc, steps)]
+        # the first product of a block enters its block sum exactly; each later partial sum is rounded
+        block_steps = length - np.maximum(k % b, 1)
+        factors = [Factor(rounding(spec.block_precision, _RNE), block_steps), Factor(acc, steps)]
     if spec.via is not None:
         factors.append(Factor(rounding(spec.via, _RNE), steps))
     return factors
@@ -111,10 +113,10 @@ def accumulation_underflow(spec: MatmulSpec, n: int) -> float:
         index = np.arange(blocks)
         length = np.minimum(b, n - index * b)
         bp = rounding(spec.block_precision, _RNE)
-        # block B's sum errs by η_bp·Σ_{i<L_B}(1 + u_bp)^i, then meets nb − B accumulator steps; its own step's η
-        # meets nb − B − 1
+        # block B's L_B − 1 roundings err by η_bp·Σ_{i<L_B−1}(1 + u_bp)^i, then meet nb − B accumulator steps; its
+        # own accumulator step's η meets nb − B − 1
         later = _power(blocks - index - 1, u_step)
-        total = np.sum(bp.eta * _geometric(length, bp.u) * later * (1 + u_step) + eta_step * later)
+        total = np.sum(bp.eta * _geometric(length - 1, bp.u) * later * (1 + u_step) + eta_step * later)
     return float(inflate(total, ops=2 * n + 8, underflows=2 * n + 2))
 
 

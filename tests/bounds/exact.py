@@ -41,9 +41,9 @@ def emulate_dot(a: np.ndarray, b: np.ndarray, spec: ln.MatmulSpec, rng: np.rando
         for group in groups:
             if spec.block == 1:
                 t = _exact(group[0])
-            else:
-                t = Fraction(0)
-                for p in group:
+            else:  # the first product enters the block sum exactly, each later partial sum is rounded
+                t = _exact(group[0])
+                for p in group[1:]:
                     t = _exact(_round(t + _exact(p), spec.block_precision, "rne", None))
             x = s + t
             if spec.via is not None:
