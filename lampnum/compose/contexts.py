@@ -62,7 +62,8 @@ class Float64:
         return np.multiply(a, b)
 
     def div(self, a: Any, b: Any) -> Any:
-        return np.divide(a, b)
+        with np.errstate(divide="ignore"):
+            return np.divide(a, b)
 
     def square(self, a: Any) -> Any:
         return np.multiply(a, a)
@@ -71,7 +72,8 @@ class Float64:
         return np.sqrt(a)
 
     def exp(self, a: Any) -> Any:
-        return np.exp(a)
+        with np.errstate(over="ignore"):
+            return np.exp(a)
 
     def log(self, a: Any) -> Any:
         return np.log(a)
@@ -81,6 +83,9 @@ class Float64:
 
     def erf(self, a: Any) -> Any:
         return scipy.special.erf(a)
+
+    def erfc(self, a: Any) -> Any:
+        return scipy.special.erfc(a)
 
     def sum(self, a: Any) -> Any:
         return np.sum(a, axis=-1, keepdims=True)
@@ -116,8 +121,8 @@ def _two_product(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _safe(*arrays: np.ndarray) -> np.ndarray:
     """Exponents where Dekker's TwoProduct and the remainders are exact: no overflow of the split, no underflow."""
     ok = np.ones(np.broadcast_shapes(*(x.shape for x in arrays)), dtype=bool)
-    for x in arrays:
-        ok &= (x == 0) | ((np.abs(x) > 2.0**-450) & (np.abs(x) < 2.0**450))
+    for x in arrays:  # non-finite operands: float64 propagates inf and NaN as IEEE 754 does, then rounding maps them
+        ok &= (x == 0) | ((np.abs(x) > 2.0**-450) & (np.abs(x) < 2.0**450)) | ~np.isfinite(x)
     return ok
 
 
@@ -151,8 +156,9 @@ class Emulated:
 
     def _add(self, a: Any, b: Any, fmt: Format) -> np.ndarray:
         a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
-        t, e = _two_sum(a, b)
-        return self._round(_to_odd(t, e), fmt)
+        with np.errstate(invalid="ignore", over="ignore"):
+            t, e = _two_sum(a, b)
+        return self._round(_to_odd(t, np.where(np.isfinite(t), e, 0.0)), fmt)
 
     def add(self, a: Any, b: Any) -> np.ndarray:
         return self._add(a, b, self.fmt)
@@ -177,7 +183,7 @@ class Emulated:
             p, e = _two_product(q, b)
             remainder = (a - p) - e  # a − q·b, exact: representable, and a − p is exact (Sterbenz)
         out = self._round(_to_odd(q, np.sign(remainder) * np.sign(b)))
-        unsafe = ~(_safe(a, b, q) & np.isfinite(q)) & (b != 0)
+        unsafe = ~_safe(a, b, q) & (b != 0) & np.isfinite(a) & np.isfinite(b)
         return self._fix_unsafe(out, unsafe, lambda i: Fraction(a[i]) / Fraction(b[i]))
 
     def sqrt(self, a: Any) -> np.ndarray:
@@ -217,6 +223,9 @@ class Emulated:
 
     def erf(self, a: Any) -> np.ndarray:
         return self._libm(scipy.special.erf, a)
+
+    def erfc(self, a: Any) -> np.ndarray:
+        return self._libm(scipy.special.erfc, a)
 
     def sum(self, a: Any) -> np.ndarray:
         a = np.asarray(a, dtype=np.float64)
@@ -278,6 +287,9 @@ class Intervals:
 
     def erf(self, a: Any) -> Interval:
         return self._r(self._i(a).erf())
+
+    def erfc(self, a: Any) -> Interval:
+        return self._r(self._i(a).erfc())
 
     def sum(self, a: Any) -> Interval:
         a = self._i(a)

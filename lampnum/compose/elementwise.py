@@ -5,8 +5,9 @@ interval evaluation of f′ (so rigorous − first order = O(β²)), except wher
 |e^ẑ − e^{ẑ−e}| ≤ e^ẑ·(e^β − 1) (attained at e = −β), and the linear Scale and Add.
 
 GELU, tanh form (GPT-2's ``gelu_new``): g(x) = ½x(1 + tanh(c(x + k x³))), c = √(2/π), k = 0.044715;
-g′(x) = ½(1 + t) + ½x(1 − t²)·c(1 + 3k x²), t = tanh(c(x + k x³)).
-GELU, erf form: g(x) = ½x(1 + erf(x/√2)); g′(x) = Φ(x) + xφ(x) = ½(1 + erf(x/√2)) + x e^{−x²/2}/√(2π).
+g′(x) = ½(1 + t) + ½x(1 − t²)·c(1 + 3k x²), t = tanh(c(x + k x³)), evaluated as p + 2x·p·q·c(1 + 3k x²) with
+p = (1 + t)/2 = 1/(1 + e^{−2y}), q = (1 − t)/2 = 1/(1 + e^{2y}), y = c(x + k x³) (no cancellation in either tail).
+GELU, erf form: g(x) = ½x(1 + erf(x/√2)); g′(x) = Φ(x) + xφ(x) = ½erfc(−x/√2) + x e^{−x²/2}/√(2π).
 Evaluated in a format, constants enter as their float64 values (c = 0.7978845608028654, k = 0.044715, 1/√2), each
 operation correctly rounded; the exact reference uses the exact reals (enclosed).
 """
@@ -67,12 +68,14 @@ class GELU(Elementwise):
 
     def derivative(self, ctx: Any, z: Any) -> Any:
         square = ctx.square(z)
-        if self.approximate == "tanh":
+        if self.approximate == "tanh":  # with (1 + t)/2 = p = σ(2y), (1 − t)/2 = q = σ(−2y): no cancellation
             c, k = ctx.const(_C), ctx.const(_K)
-            t = ctx.tanh(ctx.mul(c, ctx.add(z, ctx.mul(k, ctx.mul(square, z)))))
+            y2 = ctx.mul(2.0, ctx.mul(c, ctx.add(z, ctx.mul(k, ctx.mul(square, z)))))
+            p = ctx.div(1.0, ctx.add(1.0, ctx.exp(ctx.mul(-1.0, y2))))
+            q = ctx.div(1.0, ctx.add(1.0, ctx.exp(y2)))
             slope = ctx.mul(c, ctx.add(1.0, ctx.mul(ctx.mul(3.0, k), square)))
-            return ctx.add(ctx.mul(0.5, ctx.add(1.0, t)), ctx.mul(ctx.mul(ctx.mul(0.5, z), ctx.sub(1.0, ctx.square(t))), slope))
-        cdf = ctx.mul(0.5, ctx.add(1.0, ctx.erf(ctx.mul(z, ctx.const(_INV_SQRT2)))))
+            return ctx.add(p, ctx.mul(ctx.mul(ctx.mul(2.0, z), ctx.mul(p, q)), slope))
+        cdf = ctx.mul(0.5, ctx.erfc(ctx.mul(ctx.mul(-1.0, z), ctx.const(_INV_SQRT2))))  # Φ, accurate in the tails
         pdf = ctx.mul(ctx.const(_INV_SQRT_2PI), ctx.exp(ctx.mul(-0.5, square)))
         return ctx.add(cdf, ctx.mul(z, pdf))
 
