@@ -3,7 +3,8 @@
 ``numeric_jacobian(f, z)`` differentiates f: R^n → R^m (arrays of any shape, flattened) by central differences with
 Richardson extrapolation: D(h) = (f(z + h e_j) − f(z − h e_j))/(2h) = f′ + c h² + O(h⁴) gives R(h) = (4D(h/2) − D(h))/3
 = f′ + O(h⁴). With steps h, h/2, h/4 it returns R(h/2) and the error estimate |R(h/2) − R(h)| (which bounds R(h)'s
-error to leading order, so over-estimates R(h/2)'s) plus the rounding term 4·2^-52·max|f|/(h/4). h_j = 2^-10·max(1, |z_j|)
+error to leading order, so over-estimates R(h/2)'s) plus the rounding term 64·2^-52·max|f|/h (R(h/2) amplifies
+errors δf of f's values by ≈ 6/h; this allows δf up to ~10 ulps of max|f|). h_j = 2^-10·max(1, |z_j|)
 (≈ ε^(1/5), the balance of an O(h⁴) truncation against rounding). The estimate is *heuristic*, not a proof: ``first_order``
 adds it to |J|, and ``rigorous`` is available only when the user supplies ``jac_bound`` (an upper bound on |J| over a
 box), since nothing rigorous can be said about an arbitrary callable. Cost: 6n evaluations of f.
@@ -45,7 +46,7 @@ def numeric_jacobian(f: Callable[[np.ndarray], Any], z: Any, step: float | None 
         r1 = (4 * quotients[1] - quotients[0]) / 3
         r2 = (4 * quotients[2] - quotients[1]) / 3
         J[:, j] = r2
-        err[:, j] = np.abs(r2 - r1) + 4 * 2.0**-52 * scale / (h / 4)
+        err[:, j] = np.abs(r2 - r1) + 64 * 2.0**-52 * scale / h  # f evaluated to ~10 ulps: ≈6 δf/h in R
     return J, err
 
 
