@@ -24,6 +24,8 @@ from .constants import (
 from .elementwise import ELEMENTWISE_OPS, elementwise, rounding_error
 from .products import dot, matmul
 from .result import BoundOverflowWarning, BoundResult
+from .summation import depths
+from .summation import sum
 
 __all__ = [
     "unit_roundoff",
@@ -39,6 +41,8 @@ __all__ = [
     "rounding_error",
     "elementwise",
     "ELEMENTWISE_OPS",
+    "sum",
+    "depths",
     "matmul",
     "dot",
     "BoundResult",
