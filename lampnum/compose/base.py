@@ -92,6 +92,13 @@ class Primitive:
         ctx = Emulated(fmt, mode, rng, accumulator)
         return np.asarray(self.algorithm(ctx, as_input(z, "z")), dtype=np.float64)
 
+    def float64_error(self, z_hat: np.ndarray) -> np.ndarray:
+        """A bound on |f(ẑ) computed in float64 − f(ẑ)|: the distance of the float64 value from the exact interval
+        enclosure of f(ẑ) (how chains account for stages they evaluate in plain float64)."""
+        value = self(z_hat)
+        exact = self.algorithm(Intervals(), Interval(z_hat))
+        return Interval(value).distance_from(exact)
+
     def own_error(self, z_hat: np.ndarray, fmt: Format | str, mode: RoundingMode | str = "rne", *,
                   accumulator: Format | str | None = None) -> np.ndarray:  # fmt: skip
         """A bound on |evaluate(ẑ, fmt, mode) − f(ẑ)|, valid for every rounding mode (``mode`` is accepted for a

@@ -6,7 +6,8 @@ Stage k receives the computed ẑ_k with |ẑ_k − z_k| ≤ β_k (rigorous) and
     β_{k+1} = rigorous_k(ẑ_k, β_k) + own_k(ẑ_k),      φ_{k+1} = |J_k(ẑ_k)|·φ_k + own_k(ẑ_k),
 
 (triangle inequality: |f̂(ẑ) − f(z)| ≤ |f̂(ẑ) − f(ẑ)| + |f(ẑ) − f(z)|), so the final β is rigorous whenever every
-stage's is. The contributions of the chain's input components are (1ᵀ|J_N|⋯|J_1|) ⊙ β_1, by vector–|Jacobian|
+stage's is. A stage without a format is evaluated in float64, and its own error is then the distance of that float64
+value from the exact interval enclosure of f(ẑ_k) (:meth:`~lampnum.compose.Primitive.float64_error`). The contributions of the chain's input components are (1ᵀ|J_N|⋯|J_1|) ⊙ β_1, by vector–|Jacobian|
 products backwards through the stages (at their computed inputs).
 """
 
@@ -23,6 +24,7 @@ from ..formats import Format
 from ..rounding.modes import RoundingMode
 from .analysis import Report, analyze, as_primitive
 from .base import Primitive, as_beta, as_input
+from .contexts import enclose
 from .elementwise import Add, Scale
 from .layernorm import LayerNorm
 from .linear import Linear
@@ -69,13 +71,19 @@ def analyze_chain(stages: Sequence[Stage | Primitive], z_hat: Any, beta: Any, *,
         primitives.append(primitive)
         computes = _computes(stage, primitive)
         # once a stage has no rigorous bound, later stages are analysed with the first-order β (and the chain's
-        # rigorous bound is None)
-        report = analyze(primitive, z, beta_rig if beta_rig is not None else phi, fmt=stage.fmt, mode=stage.mode,
+        # rigorous bound is None); rows whose β is infinite (an earlier possible overflow) stay infinite
+        beta_now = beta_rig if beta_rig is not None else phi
+        lost = np.any(np.isinf(beta_now) | np.isinf(phi), axis=-1, keepdims=True)
+        report = analyze(primitive, z, np.where(np.isinf(beta_now), 0.0, beta_now), fmt=stage.fmt, mode=stage.mode,
                          accumulator=stage.accumulator)  # fmt: skip
-        own = report.own if report.own is not None else 0.0
+        phi = np.where(np.isinf(phi), 0.0, phi)
+        own = report.own if computes else primitive.float64_error(z)  # exact stages are evaluated in float64
         first = primitive.first_order(z, phi)
-        phi = first + own
-        beta_rig = None if (beta_rig is None or report.rigorous is None) else np.nextafter(report.rigorous + own, np.inf)
+        phi = np.where(lost, np.inf, first + own)
+        if beta_rig is not None and report.rigorous is not None:
+            beta_rig = np.where(lost, np.inf, np.nextafter(report.rigorous + own, np.inf))
+        else:
+            beta_rig = None
         z = primitive.evaluate(z, stage.fmt, stage.mode, rng=rng, accumulator=stage.accumulator) if computes \
             else primitive(z)  # fmt: skip
         reports.append(report)
@@ -89,17 +97,20 @@ def analyze_chain(stages: Sequence[Stage | Primitive], z_hat: Any, beta: Any, *,
 
 def attention_chain(q: Any, k: Any, v: Any, *, score_spec: MatmulSpec | None = None, softmax_fmt: Format | str |
                     None = None, value_spec: MatmulSpec | None = None, rng: Any = None) -> ChainReport:  # fmt: skip
-    """softmax(q kᵀ/√d) v: the scores' bound from :func:`lampnum.bounds.matmul` (exact scores when ``score_spec`` is
-    None), then Scale(1/√d) → Softmax (in ``softmax_fmt``) → Linear(v) (under ``value_spec``)."""
+    """softmax(q kᵀ/√d) v: the scores' bound from :func:`lampnum.bounds.matmul` (scores in float64 when ``score_spec``
+    is None, with their float64 error bound), then Scale(1/√d) (the exact real, enclosed) → Softmax (in
+    ``softmax_fmt``) → Linear(v) (under ``value_spec``)."""
     from ..bounds.products import matmul as matmul_bound
     from ..emulate import matmul
 
     q, k, v = as_input(q, "q"), as_input(k, "k"), as_input(v, "v")
     if score_spec is None:
-        scores, beta = q @ k.T, np.zeros((q.shape[0], k.shape[0]))
+        scores = q @ k.T
+        beta = Linear(k.T).float64_error(q)
     else:
         scores, beta = matmul(q, k.T, score_spec, rng=rng), matmul_bound(q, k.T, score_spec)
-    stages = [Stage(Scale(1.0 / np.sqrt(q.shape[-1]))), Stage(Softmax(), fmt=softmax_fmt),
+    scale = 1.0 / np.sqrt(q.shape[-1])
+    stages = [Stage(Scale(enclose(scale, 2))), Stage(Softmax(), fmt=softmax_fmt),
               Stage(Linear(v, spec=value_spec))]  # fmt: skip
     return analyze_chain(stages, scores, beta, rng=rng)
 

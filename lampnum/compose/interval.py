@@ -50,6 +50,17 @@ def up(x: Any, steps: int = 1) -> np.ndarray:
     return out
 
 
+def _quiet(method: Any) -> Any:
+    """Overflow to ±inf is a valid (if useless) enclosure: interval methods run without float64 warnings."""
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(all="ignore"):
+            return method(*args, **kwargs)
+
+    wrapped.__name__, wrapped.__doc__ = method.__name__, method.__doc__
+    return wrapped
+
+
 def _nan_to(x: np.ndarray, value: float) -> np.ndarray:
     return np.where(np.isnan(x), value, x)
 
@@ -103,6 +114,7 @@ class Interval:
     def __neg__(self) -> Interval:
         return Interval(-self.hi, -self.lo)
 
+    @_quiet
     def __add__(self, other: Any) -> Interval:
         other = self._wrap(other)
         lo = down(self.lo + other.lo)
@@ -110,6 +122,7 @@ class Interval:
 
     __radd__ = __add__
 
+    @_quiet
     def __sub__(self, other: Any) -> Interval:
         other = self._wrap(other)
         return Interval(down(self.lo - other.hi), up(self.hi - other.lo))
@@ -117,6 +130,7 @@ class Interval:
     def __rsub__(self, other: Any) -> Interval:
         return self._wrap(other) - self
 
+    @_quiet
     def __mul__(self, other: Any) -> Interval:
         other = self._wrap(other)
         pairs = [(self.lo, other.lo), (self.lo, other.hi), (self.hi, other.lo), (self.hi, other.hi)]
@@ -128,6 +142,7 @@ class Interval:
 
     __rmul__ = __mul__
 
+    @_quiet
     def reciprocal(self) -> Interval:
         """1/x; the whole line when the interval contains 0."""
         straddles = (self.lo <= 0) & (self.hi >= 0)
@@ -141,6 +156,7 @@ class Interval:
     def __rtruediv__(self, other: Any) -> Interval:
         return self._wrap(other) * self.reciprocal()
 
+    @_quiet
     def square(self) -> Interval:
         """x² with the dependency kept (a plain product would allow negative values)."""
         low, high = np.abs(self.lo), np.abs(self.hi)
@@ -148,13 +164,16 @@ class Interval:
         lo = np.where(straddles, 0.0, down(np.minimum(low, high) ** 2))
         return Interval(np.maximum(lo, 0.0), up(np.maximum(low, high) ** 2))
 
+    @_quiet
     def cube(self) -> Interval:
         """x³ (monotone; two roundings per end, so two ulps outward)."""
         return Interval(down(self.lo * self.lo * self.lo, 2), up(self.hi * self.hi * self.hi, 2))
 
+    @_quiet
     def sqrt(self) -> Interval:
         return Interval(down(np.sqrt(np.maximum(self.lo, 0.0))).clip(min=0.0), up(np.sqrt(self.hi)))
 
+    @_quiet
     def _monotone(self, function: Any, ulps: int, low: float = -np.inf, high: float = np.inf) -> Interval:
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             lo, hi = function(self.lo), function(self.hi)
@@ -178,6 +197,7 @@ class Interval:
     def erf(self) -> Interval:
         return self._monotone(scipy.special.erf, LIBM_ULPS["erf"], -1.0, 1.0)
 
+    @_quiet
     def erfc(self) -> Interval:
         """erfc (decreasing; positive), accurate in the tails where 1 − erf cancels; widened relatively."""
         lo, hi = scipy.special.erfc(self.hi), scipy.special.erfc(self.lo)
@@ -185,6 +205,7 @@ class Interval:
                         np.clip(up(hi * (1 + 2.0**-40) + 2.0**-1000), 0.0, 2.0))  # fmt: skip
 
     # ----- reductions and products ------------------------------------------------------------------------------
+    @_quiet
     def sum(self, axis: int = -1, keepdims: bool = False) -> Interval:
         """Σ along ``axis`` with numpy's summation, widened by γ_n·Σ|endpoint| (any summation order)."""
         lo, hi = np.broadcast_to(self.lo, self.shape), np.broadcast_to(self.hi, self.shape)
@@ -195,6 +216,7 @@ class Interval:
         hi_err = up(slack * np.sum(np.abs(hi), axis, keepdims=keepdims))
         return Interval(down(lo_sum - lo_err), up(hi_sum + hi_err))
 
+    @_quiet
     def excluded_sums(self) -> Interval:
         """For non-negative intervals along the last axis: Σ_{j≠i} x_j for each i, by prefix and suffix sums (no
         subtraction, so no cancellation); each sum of ≤ n terms is widened by its γ_n."""
@@ -214,6 +236,7 @@ class Interval:
     def max(self, axis: int = -1, keepdims: bool = False) -> Interval:
         return Interval(np.max(self.lo, axis, keepdims=keepdims), np.max(self.hi, axis, keepdims=keepdims))
 
+    @_quiet
     def matmul(self, W: np.ndarray) -> Interval:
         """self @ W for a point matrix W, in midpoint–radius form (two BLAS products).
 

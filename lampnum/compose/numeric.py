@@ -102,3 +102,7 @@ class Function(Primitive):
 
     def own_error(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         return None
+
+    def float64_error(self, z_hat: np.ndarray) -> np.ndarray:
+        """Unknown for a plain callable: 0 (a chain through it has no rigorous bound anyway)."""
+        return np.zeros(np.shape(self.f(z_hat)))
