@@ -24,8 +24,7 @@ from .constants import (
 from .elementwise import ELEMENTWISE_OPS, elementwise, rounding_error
 from .products import dot, matmul
 from .result import BoundOverflowWarning, BoundResult
-from .summation import depths
-from .summation import sum
+from .summation import depths, sum
 
 __all__ = [
     "unit_roundoff",

@@ -147,11 +147,13 @@ class Rounding:
 @lru_cache(maxsize=256)
 def _rounding(fmt: Format, mode: RoundingMode) -> Rounding:
     nearest = mode in NEAREST_MODES
+    emin = fmt.emin
+    assert emin is not None  # set by Format's validation
     u = math.ldexp(1.0, -fmt.p) if nearest else math.ldexp(1.0, 1 - fmt.p)
     if fmt.subnormals:
-        eta = _pow2_up(fmt.emin - fmt.p) if nearest else _pow2_up(fmt.emin - fmt.p + 1)
+        eta = _pow2_up(emin - fmt.p) if nearest else _pow2_up(emin - fmt.p + 1)
     else:
-        eta = _pow2_up(fmt.emin - 1) if nearest else _pow2_up(fmt.emin)
+        eta = _pow2_up(emin - 1) if nearest else _pow2_up(emin)
     # every exact |x| ≤ b rounds without overflow when the float64 bound b < threshold
     threshold = fmt.max + math.ldexp(1.0, fmt.emax - fmt.p) if nearest else math.nextafter(fmt.max, math.inf)
     if mode is RoundingMode.SR:

@@ -98,10 +98,14 @@ def inflate(x: np.ndarray | float, ops: int, underflows: int = 0) -> np.ndarray:
 
     A sum of non-negative products evaluated in any order (BLAS, FMA or not) with k terms has at most k + 1 roundings
     per term, so its computed value c satisfies c ≥ exact·(1 − 2^-53)^(k+1) − (underflow); hence exact ≤
-    (c + underflows·2^-1074)·(1 + (ops + 3)·2^-52), moved one ulp up (the extra 3 cover this evaluation) (Higham 2002, Lemma 3.1 and §2.1 for the
-    underflow: additions are exact there, each product errs by at most 2^-1075).
+    (c + underflows·2^-1074)·(1 + (ops + 3)·2^-52), moved one ulp up (the extra 3 cover this evaluation; Higham
+    2002, Lemma 3.1, and §2.1 for the underflow: additions are exact there, each product errs by at most 2^-1075).
+    A computed array zero becomes the smallest subnormal (an upper bound all the same).
     """
     value = np.asarray(x, dtype=np.float64)
     if underflows:
         value = value + underflows * ETA64
-    return np.where(value == 0.0, 0.0, np.nextafter(value * (1.0 + (ops + 3) * 2.0**-52), np.inf))
+    out = value * (1.0 + (ops + 3) * 2.0**-52)
+    if out.ndim == 0:
+        return np.nextafter(out, np.inf) if out != 0.0 else out
+    return np.nextafter(out, np.inf, out=out)

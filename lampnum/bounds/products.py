@@ -42,6 +42,7 @@ inputs; the exact overflow checks only when a cheap check (row sums × column ma
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -157,6 +158,60 @@ def _max_product(Abar: np.ndarray, Bbar: np.ndarray, suspect: np.ndarray) -> np.
     return np.nextafter(out, np.inf)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """The per-term constants of one spec and inner dimension n (module docstring's κ, K, η terms)."""
+
+    kappa: np.ndarray  # the coefficient of |a_k||b_k| (probabilistic when asked)
+    kappa_det: np.ndarray
+    K: np.ndarray  # (1 + u_p)·Π_acc(1 + u), for the input roundings' underflow terms
+    scalar: float  # η_p Σ_k Π_acc,k(1 + u) + H
+    r_in: Rounding | None
+    r_p: Rounding | None
+    r_out: Rounding | None
+    acc_thresholds: tuple[float, ...]
+    probability: float
+    model: str
+
+
+def _plan(spec: MatmulSpec, n: int, prob: float | None, entries: int) -> _Plan:
+    acc_factors = accumulation_factors(spec, n)
+    r_in = rounding(spec.input, spec.mode) if spec.input is not None else None
+    r_p = rounding(spec.product, spec.mode) if spec.product is not None else None
+    r_out = rounding(spec.output, spec.mode) if spec.output is not None else None
+    pre = ([Factor(r_in, 2)] if r_in else []) + ([Factor(r_p, 1)] if r_p else [])
+    kappa_det = deterministic_growth(pre + acc_factors) if n else np.zeros(0)
+    kappa, probability_value, model = kappa_det, 1.0, "deterministic"
+    if prob is not None:
+        kinds, model = _random_kinds(spec.mode)
+        lam = lambda_for(prob, 0.0, events=max(1, n * entries))
+        kappa = probabilistic_growth(pre + acc_factors, lam, kinds) if n else kappa_det
+        probability_value = 1.0 - float(prob)
+    acc_growth = 1.0 + deterministic_growth(acc_factors) if n else np.zeros(0)
+    K = acc_growth * (1.0 + (r_p.u if r_p else 0.0))
+    scalar = float(inflate(np.sum(acc_growth) * (r_p.eta if r_p else 0.0), n + 4, n)) + accumulation_underflow(spec, n)
+    thresholds = tuple(f.rounding.threshold for f in acc_factors)
+    return _Plan(kappa, kappa_det, K, scalar, r_in, r_p, r_out, thresholds, probability_value, model)
+
+
+def _error_before(absA: np.ndarray, absB: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None,
+                  kappa: np.ndarray, plan: _Plan, n: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(E, Σκ|a||b|): the bound before output rounding (module docstring), rounded up; one BLAS product, plus one
+    per operand with entries below the input format's normal range."""
+    main = (absA * kappa) @ absB
+    total = main + plan.scalar
+    if masks is not None and plan.r_in is not None:
+        (maskA, maskB), eta, u = masks, plan.r_in.eta, plan.r_in.u
+        if maskA.any():
+            right = absB * (eta * (1 + u))
+            if maskB.any():
+                right += maskB * (eta * eta)
+            total += (maskA * plan.K) @ right
+        if maskB.any():
+            total += (absA * plan.K) @ (maskB * (eta * (1 + u)))
+    return inflate(total, n + 10, 3 * n), main
+
+
 def matmul(
     A: Any, B: Any, spec: MatmulSpec | None = None, *, prob: float | None = None, full: bool = False, **spec_fields: Any
 ) -> np.ndarray | BoundResult:
@@ -176,105 +231,81 @@ def matmul(
     """
     spec = as_spec(spec, **spec_fields)
     A, B, n = _operands(A, B)
+    if n == 0:  # an empty sum is exactly 0 (and so is its rounding)
+        zero = np.zeros(np.shape(np.zeros(A.shape) @ np.zeros(B.shape)))
+        return BoundResult(bound=zero, overflow=zero.astype(bool)) if full else zero
     A2 = A[None, :] if A.ndim == 1 else A
     B2 = B[:, None] if B.ndim == 1 else B
-    absA, absB = np.abs(A2), np.abs(B2)
     out_shape = np.broadcast_shapes(A2.shape[:-2], B2.shape[:-2]) + (A2.shape[-2], B2.shape[-1])
-    acc_factors = accumulation_factors(spec, n)
-    pre: list[Factor] = []
-    r_in = rounding(spec.input, spec.mode) if spec.input is not None else None
-    r_p = rounding(spec.product, spec.mode) if spec.product is not None else None
-    if r_in is not None:
-        pre.append(Factor(r_in, 2))
-    if r_p is not None:
-        pre.append(Factor(r_p, 1))
-    kappa_det = deterministic_growth(pre + acc_factors) if n else np.zeros(0)
-    probability_value, model = 1.0, "deterministic"
-    kappa = kappa_det
-    if prob is not None:
-        kinds, model = _random_kinds(spec.mode)
-        lam = lambda_for(prob, 0.0, events=max(1, n * math.prod(out_shape)))
-        kappa = probabilistic_growth(pre + acc_factors, lam, kinds) if n else kappa_det
-        probability_value = 1.0 - float(prob)
-    acc_growth = 1.0 + deterministic_growth(acc_factors) if n else np.zeros(0)
-    K = acc_growth * (1.0 + (r_p.u if r_p else 0.0))
-    scalar = float(inflate(np.sum(acc_growth) * (r_p.eta if r_p else 0.0), n + 4, n)) + accumulation_underflow(spec, n)
-
-    # the input roundings' underflow: ā = (1 + u_in)|a| + η_in·[0 < |a| < 2^emin_in]
-    if r_in is not None:
+    plan = _plan(spec, n, prob, math.prod(out_shape))
+    absA, absB = np.abs(A2), np.abs(B2)
+    masks = None
+    Abar, Bbar = absA, absB
+    if plan.r_in is not None:  # ā = (1 + u_in)|a| + η_in·[0 < |a| < 2^emin_in] ≥ |â|
         tiny = spec.input.tiny  # type: ignore[union-attr]
-        maskA = ((absA > 0) & (absA < tiny)).astype(np.float64)
-        maskB = ((absB > 0) & (absB < tiny)).astype(np.float64)
-        Abar = inflate((1 + r_in.u) * absA + r_in.eta * maskA, 2)
-        Bbar = inflate((1 + r_in.u) * absB + r_in.eta * maskB, 2)
-    else:
-        maskA = maskB = None
-        Abar, Bbar = absA, absB
-
-    def error_before(coefficients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        main = inflate((absA * coefficients) @ absB, n + 2, n)
-        under = np.zeros(())
-        if r_in is not None and maskA is not None and maskB is not None:
-            eta, u = r_in.eta, r_in.u
-            if maskA.any():
-                under = under + inflate((maskA * K) @ (eta * (1 + u) * absB + eta * eta * maskB), n + 6, n)
-            if maskB.any():
-                under = under + inflate((absA * K) @ (eta * (1 + u) * maskB), n + 6, n)
-        return main, inflate(main + under + scalar, 2)
-
-    main, E = error_before(kappa)
+        masks = (((absA > 0) & (absA < tiny)).astype(np.float64), ((absB > 0) & (absB < tiny)).astype(np.float64))
+        Abar = inflate((1 + plan.r_in.u) * absA + plan.r_in.eta * masks[0], 2)
+        Bbar = inflate((1 + plan.r_in.u) * absB + plan.r_in.eta * masks[1], 2)
+    E, main = _error_before(absA, absB, masks, plan.kappa, plan, n)
     E = np.broadcast_to(E, out_shape)
-    terms = {"arithmetic": main, "underflow": E - main}
-
-    # overflow: inputs, products, every partial sum (≤ Σ|a||b| + 2E_det), the output (≤ Σ|a||b| + E_det)
-    overflow = np.zeros(out_shape, dtype=bool)
-    if r_in is not None:
-        overflow |= np.any(absA >= r_in.threshold, axis=-1)[..., :, None]
-        overflow |= np.any(absB >= r_in.threshold, axis=-2)[..., None, :]
-    if r_p is not None and n:
-        suspect = np.broadcast_to(np.max(Abar, -1)[..., :, None] * np.max(Bbar, -2)[..., None, :], out_shape)
-        suspect = inflate(suspect, 1) >= r_p.threshold
-        if suspect.any():
-            overflow |= _max_product(Abar, Bbar, suspect) >= r_p.threshold
-    thresholds = [f.rounding.threshold for f in acc_factors]
-    r_out = rounding(spec.output, spec.mode) if spec.output is not None else None
-    if r_out is not None:
-        thresholds.append(r_out.threshold)
-    limit = min(thresholds) if thresholds else math.inf
-    W = None
-    if n:
-        rows, cols = np.sum(Abar, -1)[..., :, None], np.sum(Bbar, -2)[..., None, :]
-        cheap = np.minimum(rows * np.max(Bbar, -2)[..., None, :], np.max(Abar, -1)[..., :, None] * cols)
-        K_max = float(np.max(K)) * (1 + (r_in.u if r_in else 0.0)) ** 2
-        cheap = inflate(cheap * (1 + 2 * K_max) + 2 * scalar, n + 8)
-        if np.any(cheap >= limit):
-            W = inflate(absA @ absB, n + 2, n)
-            E_det = E if prob is None else np.broadcast_to(error_before(kappa_det)[1], out_shape)
-            partial = inflate(W + 2 * E_det, 2)
-            overflow |= partial >= min(f.rounding.threshold for f in acc_factors)
-            if r_out is not None:
-                overflow |= inflate(W + E_det, 2) >= r_out.threshold
-
-    bound = E
-    if r_out is not None:
-        product = A2 @ B2
-        if W is None:
-            kmin = float(np.min(kappa)) if n else 0.0
+    overflow, W = _overflow(absA, absB, Abar, Bbar, masks, plan, E, prob is None, out_shape, n)
+    bound, output_term = E, None
+    if plan.r_out is not None:
+        if W is None:  # |A||B| ≤ Σκ|a||b| / min κ, without another product
+            kmin = float(np.min(plan.kappa)) if n else 0.0
             W = inflate(main / kmin, 2) if kmin > 0 else inflate(absA @ absB, n + 2, n)
-        exact_size = inflate(np.abs(product) + (n + 2) * 2.0**-52 * W, 4, n)
-        rounding_out = inflate(np.maximum(r_out.u * inflate(exact_size + E, 2), r_out.eta), 2)
-        bound = inflate(E + rounding_out, 2)
-        terms["output"] = rounding_out
+        exact_size = np.abs(A2 @ B2)
+        exact_size += W * ((n + 2) * 2.0**-52)
+        exact_size += E  # ≥ |c| + E ≥ |ŝ| (sums of non-negative upper bounds: rounded up once below)
+        output_term = inflate(np.maximum(exact_size * plan.r_out.u, plan.r_out.eta), 6, n)
+        bound = inflate(E + output_term, 1)
     bound = report_overflow(np.array(bound, dtype=np.float64), overflow, "lampnum.bounds.matmul")
-    if A.ndim == 1:
-        bound, overflow = bound[..., 0, :], overflow[..., 0, :]
-        terms = {key: np.broadcast_to(v, out_shape)[..., 0, :] for key, v in terms.items()}
+    terms = {}
+    if full:
+        terms = {"arithmetic": np.broadcast_to(main, out_shape), "underflow": E - main}
+        if output_term is not None:
+            terms["output"] = output_term
+    squeeze = (..., 0, slice(None)) if A.ndim == 1 else (...,)
+    bound, overflow = bound[squeeze], overflow[squeeze]
+    terms = {key: np.broadcast_to(v, out_shape)[squeeze] for key, v in terms.items()}
     if B.ndim == 1:
         bound, overflow = bound[..., 0], overflow[..., 0]
-        terms = {key: np.broadcast_to(v, bound.shape + (1,))[..., 0] for key, v in terms.items()}
+        terms = {key: v[..., 0] for key, v in terms.items()}
     if full:
-        return BoundResult(bound=bound, overflow=overflow, probability=probability_value, model=model, terms=terms)
+        return BoundResult(bound=bound, overflow=overflow, probability=plan.probability, model=plan.model,
+                           terms=terms)  # fmt: skip
     return bound
+
+
+def _overflow(absA: np.ndarray, absB: np.ndarray, Abar: np.ndarray, Bbar: np.ndarray,
+              masks: tuple[np.ndarray, np.ndarray] | None, plan: _Plan, E: np.ndarray, deterministic: bool,
+              out_shape: tuple[int, ...], n: int) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+    """Entries where an intermediate may reach its overflow threshold (module docstring), and |A||B| when computed."""
+    overflow = np.zeros(out_shape, dtype=bool)
+    if plan.r_in is not None:
+        overflow |= np.any(absA >= plan.r_in.threshold, axis=-1)[..., :, None]
+        overflow |= np.any(absB >= plan.r_in.threshold, axis=-2)[..., None, :]
+    if plan.r_p is not None and n:
+        suspect = np.broadcast_to(np.max(Abar, -1)[..., :, None] * np.max(Bbar, -2)[..., None, :], out_shape)
+        suspect = inflate(suspect, 1) >= plan.r_p.threshold
+        if suspect.any():
+            overflow |= _max_product(Abar, Bbar, suspect) >= plan.r_p.threshold
+    limit = min(plan.acc_thresholds + ((plan.r_out.threshold,) if plan.r_out else ()))
+    if not n:
+        return overflow, None
+    # cheap: Σ_k ā b̄ ≤ min(row sums × column maxima, row maxima × column sums); partial sums ≤ Σ|a||b| + 2E_det
+    cheap = np.minimum(np.sum(Abar, -1)[..., :, None] * np.max(Bbar, -2)[..., None, :],
+                       np.max(Abar, -1)[..., :, None] * np.sum(Bbar, -2)[..., None, :])  # fmt: skip
+    K_max = float(np.max(plan.K)) * (1 + (plan.r_in.u if plan.r_in else 0.0)) ** 2
+    if not np.any(inflate(cheap * (1 + 2 * K_max) + 2 * plan.scalar, n + 8) >= limit):
+        return overflow, None
+    W = inflate(absA @ absB, n + 2, n)
+    E_det = E if deterministic else np.broadcast_to(_error_before(absA, absB, masks, plan.kappa_det, plan, n)[0],
+                                                     out_shape)  # fmt: skip
+    overflow |= inflate(W + 2 * E_det, 2) >= min(plan.acc_thresholds)
+    if plan.r_out is not None:
+        overflow |= inflate(W + E_det, 2) >= plan.r_out.threshold
+    return overflow, W
 
 
 def dot(x: Any, y: Any, spec: MatmulSpec | None = None, *, prob: float | None = None, **spec_fields: Any) -> float:

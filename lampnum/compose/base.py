@@ -85,10 +85,12 @@ class Primitive:
         point = self.algorithm(exact, Interval(z_hat))
         return box.distance_from(point)
 
-    def evaluate(self, z: Any, fmt: Format | str, mode: RoundingMode | str = "rne", *, rng: Any = None,
+    def evaluate(self, z: Any, fmt: Format | str | None, mode: RoundingMode | str = "rne", *, rng: Any = None,
                  accumulator: Format | str | None = None) -> np.ndarray:  # fmt: skip
         """f(z) computed in ``fmt``: every operation correctly rounded in ``mode``, sums accumulated in
         ``accumulator`` (default ``fmt``), recursively along the last axis."""
+        if fmt is None:
+            raise ValueError(f"{type(self).__name__}.evaluate needs a format (use f(z) for float64)")
         ctx = Emulated(fmt, mode, rng, accumulator)
         return np.asarray(self.algorithm(ctx, as_input(z, "z")), dtype=np.float64)
 
@@ -99,11 +101,13 @@ class Primitive:
         exact = self.algorithm(Intervals(), Interval(z_hat))
         return Interval(value).distance_from(exact)
 
-    def own_error(self, z_hat: np.ndarray, fmt: Format | str, mode: RoundingMode | str = "rne", *,
+    def own_error(self, z_hat: np.ndarray, fmt: Format | str | None, mode: RoundingMode | str = "rne", *,
                   accumulator: Format | str | None = None) -> np.ndarray:  # fmt: skip
         """A bound on |evaluate(ẑ, fmt, mode) − f(ẑ)|, valid for every rounding mode (``mode`` is accepted for a
         uniform signature): interval evaluation with each result enclosed by [RD, RU] in ``fmt``, compared with
         the exact interval evaluation at ẑ."""
+        if fmt is None:
+            raise ValueError(f"{type(self).__name__}.own_error needs the format f is evaluated in")
         point = Interval(z_hat)
         emulated = self.algorithm(Intervals(fmt, accumulator), point)
         exact = self.algorithm(Intervals(), point)

@@ -61,12 +61,12 @@ def _computes(stage: Stage, primitive: Primitive) -> bool:
 
 def analyze_chain(stages: Sequence[Stage | Primitive], z_hat: Any, beta: Any, *, rng: Any = None) -> ChainReport:
     """Propagate (ẑ, β) through the stages (module docstring); ``rng`` drives stochastic rounding."""
-    stages = [s if isinstance(s, Stage) else Stage(s) for s in stages]
+    stage_list: list[Stage] = [s if isinstance(s, Stage) else Stage(s) for s in stages]
     z = as_input(z_hat)
     beta_rig: np.ndarray | None = np.array(as_beta(beta, z.shape))
     phi = np.array(beta_rig)
     reports, values, primitives = [], [z], []
-    for stage in stages:
+    for stage in stage_list:
         primitive = as_primitive(stage.f)
         primitives.append(primitive)
         computes = _computes(stage, primitive)
@@ -108,7 +108,7 @@ def attention_chain(q: Any, k: Any, v: Any, *, score_spec: MatmulSpec | None = N
         scores = q @ k.T
         beta = Linear(k.T).float64_error(q)
     else:
-        scores, beta = matmul(q, k.T, score_spec, rng=rng), matmul_bound(q, k.T, score_spec)
+        scores, beta = matmul(q, k.T, score_spec, rng=rng), np.asarray(matmul_bound(q, k.T, score_spec))
     scale = 1.0 / np.sqrt(q.shape[-1])
     stages = [Stage(Scale(enclose(scale, 2))), Stage(Softmax(), fmt=softmax_fmt),
               Stage(Linear(v, spec=value_spec))]  # fmt: skip

@@ -16,7 +16,7 @@ import numpy as np
 from ..bounds.elementwise import rounding_error
 from ..bounds.growth import ETA64, inflate
 from ..bounds.products import matmul as matmul_bound
-from ..emulate.spec import MatmulSpec
+from ..emulate.spec import MatmulSpec, as_spec
 from ..formats import Format
 from ..rounding.modes import RoundingMode
 from .base import Primitive, as_input
@@ -69,7 +69,7 @@ class Linear(Primitive):
             return self.spec
         if fmt is None:
             raise ValueError("Linear needs a MatmulSpec (Linear(W, b, spec=...)) or a format to evaluate in")
-        return MatmulSpec(input=fmt, accumulator=accumulator or fmt, output=fmt, mode=mode)
+        return as_spec(None, input=fmt, accumulator=accumulator or fmt, output=fmt, mode=mode)
 
     def evaluate(self, z: Any, fmt: Format | str | None = None, mode: RoundingMode | str = "rne", *,
                  rng: Any = None, accumulator: Format | str | None = None) -> np.ndarray:  # fmt: skip
@@ -85,7 +85,7 @@ class Linear(Primitive):
                   accumulator: Format | str | None = None) -> np.ndarray:  # fmt: skip
         """bounds.matmul(ẑ, W, spec) (+ the bias addition's rounding, at |ẑW + b| + that bound)."""
         spec = self._spec(fmt, mode, accumulator)
-        beta = matmul_bound(z_hat, self.W, spec)
+        beta = np.asarray(matmul_bound(z_hat, self.W, spec))
         if self.b is None:
             return beta
         n = self.W.shape[0]

@@ -41,7 +41,7 @@ def numeric_jacobian(f: Callable[[np.ndarray], Any], z: Any, step: float | None 
             minus[j] -= hk
             fp = np.asarray(f(plus.reshape(z.shape)), dtype=np.float64).reshape(-1)
             fm = np.asarray(f(minus.reshape(z.shape)), dtype=np.float64).reshape(-1)
-            quotients.append((fp - fm) / ((plus[j] - minus[j])))  # the step actually taken
+            quotients.append((fp - fm) / (plus[j] - minus[j]))  # the step actually taken
             scale = np.maximum(scale, np.maximum(np.abs(fp), np.abs(fm)))
         r1 = (4 * quotients[1] - quotients[0]) / 3
         r2 = (4 * quotients[2] - quotients[1]) / 3
@@ -61,7 +61,7 @@ class Function(Primitive):
         self.f = f
         self.jac = jac
         self.jac_bound = jac_bound
-        self.name = name or getattr(f, "__name__", "function")
+        self.name = str(name or getattr(f, "__name__", "function"))
 
     def __call__(self, z: Any) -> np.ndarray:
         return np.asarray(self.f(as_input(z, "z")), dtype=np.float64)
