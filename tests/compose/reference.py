@@ -8,6 +8,8 @@ import mpmath
 import numpy as np
 
 PREC = 200
+#: differences of values near 1 (softmax of a dominant score) cancel down to float64's 2^-1074: compare at 1200 bits
+DIFF_PREC = 1200
 Vector = Sequence[mpmath.mpf]
 
 
@@ -66,8 +68,8 @@ def rows(f: Callable[[Vector], list], z: np.ndarray) -> list[list[mpmath.mpf]]:
 
 
 def max_abs_difference(f: Callable[[Vector], list], a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """|f(a) − f(b)| per entry (a, b exact float64 arrays), at 200 bits, as float64 rounded up."""
-    with mpmath.workprec(PREC):
+    """|f(a) − f(b)| per entry (a, b exact float64 arrays), at 1200 bits, as float64 rounded up."""
+    with mpmath.workprec(DIFF_PREC):
         out = []
         for ra, rb in zip(a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1]), strict=True):
             fa, fb = f(mp(ra)), f(mp(rb))
@@ -76,8 +78,8 @@ def max_abs_difference(f: Callable[[Vector], list], a: np.ndarray, b: np.ndarray
 
 
 def error_against(f: Callable[[Vector], list], z: np.ndarray, computed: np.ndarray) -> np.ndarray:
-    """|computed − f(z)| per entry, exact f at 200 bits, rounded up."""
-    with mpmath.workprec(PREC):
+    """|computed − f(z)| per entry, exact f at 1200 bits, rounded up."""
+    with mpmath.workprec(DIFF_PREC):
         out = []
         for rz, rc in zip(z.reshape(-1, z.shape[-1]), computed.reshape(-1, computed.shape[-1]), strict=True):
             fz = f(mp(rz))
