@@ -11,6 +11,9 @@ the finite entries and the number of infinite ones is shown.
     python examples/bounds_tightness.py                 # the full table (sizes 64..4096), about a minute
     python examples/bounds_tightness.py --quick          # sizes 64 and 1024 only
     python examples/bounds_tightness.py --markdown out.md
+
+A second table does the same for composition bounds (softmax, GELU, LayerNorm): the rigorous bound against the
+first-order one, and the largest error over random corners of the box against the rigorous bound.
 """
 
 from __future__ import annotations
@@ -134,6 +137,46 @@ def markdown(table: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def compose_rows(seed: int = 0, corners: int = 16) -> list[tuple[str, float, float, float, float]]:
+    """Per primitive and β scale: median of rigorous/first_order, and median and max of observed/rigorous, where
+    observed is the largest |f(ẑ) − f(z)| over random corners z of the box, computed at 1200 bits with mpmath."""
+    import mpmath
+
+    import lampnum.compose as lc
+
+    def exact(primitive: lc.Primitive, row: np.ndarray) -> list:
+        with mpmath.workprec(1200):
+            x = [mpmath.mpf(float(v)) for v in row]
+            if isinstance(primitive, lc.Softmax):
+                e = [mpmath.exp(v) for v in x]
+                return [v / mpmath.fsum(e) for v in e]
+            if isinstance(primitive, lc.GELU):
+                return [v / 2 * mpmath.erfc(-v / mpmath.sqrt(2)) for v in x]
+            mu = mpmath.fsum(x) / len(x)
+            sigma = mpmath.sqrt(mpmath.fsum((v - mu) ** 2 for v in x) / len(x) + mpmath.mpf(1e-5))
+            return [(v - mu) / sigma for v in x]
+
+    rng = np.random.default_rng(seed)
+    table = []
+    for primitive in (lc.Softmax(), lc.GELU("none"), lc.LayerNorm()):
+        for scale in (1e-4, 1e-2):
+            z = rng.standard_normal((8, 16)) * 3
+            beta = scale * (np.abs(z) + 0.1)
+            rigorous, first = primitive.rigorous(z, beta), primitive.first_order(z, beta)
+            observed = np.zeros_like(z)
+            with mpmath.workprec(1200):
+                for r in range(z.shape[0]):
+                    base = exact(primitive, z[r])
+                    for _ in range(corners):
+                        corner = z[r] + rng.choice([-1.0, 1.0], z.shape[1]) * beta[r] * (1 - 1e-12)
+                        moved = exact(primitive, corner)
+                        observed[r] = np.maximum(observed[r], [float(abs(a - b)) for a, b in zip(base, moved, strict=True)])
+            ratio = observed / rigorous
+            table.append((primitive.name, scale, float(np.median(rigorous / first)), float(np.median(ratio)),
+                          float(np.max(ratio))))  # fmt: skip
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="sizes 64 and 1024 only")
@@ -145,9 +188,14 @@ def main() -> None:
     text = markdown(table)
     print(text)
     print(f"\n{len(table)} configurations, {time.perf_counter() - start:.1f} s")
+    compose = ["| primitive | β = scale·(abs(ẑ) + 0.1), scale | rigorous / first order (median) | observed / rigorous: median | max |",
+               "| --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    compose += [f"| {name} | {scale:g} | {rf:.6f} | {med:.2e} | {mx:.2e} |" for name, scale, rf, med, mx in
+                compose_rows(args.seed)]  # fmt: skip
+    print("\n" + "\n".join(compose))
     if args.markdown:
         with open(args.markdown, "w") as handle:
-            handle.write(text + "\n")
+            handle.write(text + "\n\n" + "\n".join(compose) + "\n")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ directed, odd, stochastic              2u = 2^(1-p)    the smallest subnormal 2^
 (rtz, rup, rdn, rto, sr, sr_eq)                        the flush step 2^emin
 =====================================  ==============  ============================================================
 
-Derivation (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., Thm 2.2 and §2.1 eq. (2.8)): in the
+Derivation (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., Thm 2.2, and Ch. 2 for underflow): in the
 binade [2^e, 2^(e+1)), e ≥ emin, the spacing is 2^(e-p+1) ≤ 2^(1-p)|x|; nearest rounding errs by at most half a
 spacing (u|x|), every other mode returns one of the two neighbours and errs by less than one spacing (2u|x|). Below
 2^emin the spacing is the smallest subnormal 2^(emin-p+1) (with subnormals) or the flush step 2^emin (without: the
@@ -204,7 +204,7 @@ def overflow_threshold(fmt: Format | str, mode: RoundingMode | str = "rne") -> f
 
 
 def gamma(n: int, u: float) -> float:
-    """γ_n = n·u / (1 − n·u), rounded up; defined for n·u < 1 (Higham 2002, Lemma 3.1 and eq. (3.8)).
+    """γ_n = n·u / (1 − n·u), rounded up; defined for n·u < 1 (Higham 2002, Lemma 3.1).
 
     Lemma 3.1: if |δ_i| ≤ u and n·u < 1 then Π(1 + δ_i)^(±1) = 1 + θ_n with |θ_n| ≤ γ_n. Raises ``ValueError`` when
     n·u ≥ 1 (γ_n is undefined there; the sum and product bounds of :mod:`lampnum.bounds` use :func:`theta`, which is

@@ -1,7 +1,7 @@
 """Bounds for one rounding and for the correctly rounded elementwise operations of :mod:`lampnum.emulate`.
 
 One rounding of an exact value x: |fl(x) − x| ≤ max(u_m|x|, η_m) (:mod:`lampnum.bounds.constants`; Higham 2002,
-Thm 2.2 and eq. (2.8)). The elementwise operations ``add sub mul div sqrt fma`` of lampnum are correctly rounded from
+Thm 2.2, and Ch. 2 for underflow). The elementwise operations ``add sub mul div sqrt fma`` of lampnum are correctly rounded from
 the exact result r of their operands, so their error is that of one rounding of r. Since r is known to us only
 through its float64 value r̃ (|r − r̃| ≤ 2^-53|r| for a correctly rounded float64 operation, plus 2^-1075 when it
 underflows; for ``fma`` two float64 roundings), the bound uses an upper bound on |r|.

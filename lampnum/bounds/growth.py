@@ -99,7 +99,7 @@ def inflate(x: np.ndarray | float, ops: int, underflows: int = 0) -> np.ndarray:
     A sum of non-negative products evaluated in any order (BLAS, FMA or not) with k terms has at most k + 1 roundings
     per term, so its computed value c satisfies c ≥ exact·(1 − 2^-53)^(k+1) − (underflow); hence exact ≤
     (c + underflows·2^-1074)·(1 + (ops + 3)·2^-52), moved one ulp up (the extra 3 cover this evaluation; Higham
-    2002, Lemma 3.1, and §2.1 for the underflow: additions are exact there, each product errs by at most 2^-1075).
+    2002, Lemma 3.1, and Ch. 2 for underflow: additions are exact there, each product errs by at most 2^-1075).
     A computed array zero becomes the smallest subnormal (an upper bound all the same).
     """
     value = np.asarray(x, dtype=np.float64)

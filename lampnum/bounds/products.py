@@ -19,9 +19,9 @@ accumulator step counts twice with ``via``. With κ_k = Π_{F_k}(1 + u) − 1 an
 where H collects the accumulation's underflow terms, each η amplified by the roundings after it (strict:
 η_s·Σ_{i<n}(1 + u_s)^i with 1 + u_s = (1 + u_via)(1 + u_acc), η_s = η_via(1 + u_acc) + η_acc). In matrix form the
 first sum is one BLAS product |A|·diag(κ)·|B|; the second is non-zero only when an operand has entries below the
-input format's normal range (two more products with 0/1 masks). κ_k ≤ γ_{|F_k|} (Higham 2002, Lemma 3.1, eq. (3.4)
-and §3.5 for the matrix product), and for round-to-nearest with exact products, fp64 inputs, strict accumulation it is
-Higham's |ĉ − c| ≤ γ_n|a|ᵀ|b| with the sharper per-term counts (Higham 2002, eq. (3.5)).
+input format's normal range (two more products with 0/1 masks). κ_k ≤ γ_{|F_k|} (Higham 2002, Lemma 3.1; §3.1 for inner
+products, §3.5 for the matrix product), and for round-to-nearest with exact products, fp64 inputs, strict accumulation it is
+Higham's |ĉ − c| ≤ γ_n|a|ᵀ|b| with the sharper per-term counts (Higham 2002, §3.1).
 
 Probabilistic (``prob=``): κ_k is replaced by the smaller of itself and the heterogeneous γ̃ of
 :mod:`lampnum.bounds.growth` with λ chosen so that all n·(number of entries) term bounds hold at once with probability

@@ -2,7 +2,7 @@
 
 A summation is a tree whose every node (the rounding of each term into the accumulator, and each addition) is one
 rounding |fl(x) − x| ≤ u|x| + η (:mod:`lampnum.bounds.constants`). If term x_i passes through d_i roundings on its way
-to the root, then (Higham 2002, §4.1, eq. (4.3), with the per-term counts kept and the underflow terms added)
+to the root, then (Higham 2002, Ch. 4, with the per-term counts kept and the underflow terms added)
 
     |ŝ − Σ x_i| ≤ Σ_i ((1 + u)^{d_i} − 1)·|x_i| + η·Σ_nodes (1 + u)^{(roundings above the node)}.
 
@@ -11,7 +11,7 @@ The depths follow ``lampnum.emulate.summation`` (read from its documentation):
 - ``recursive``: s_0 = fl(x_0), s_k = fl(s_{k−1} + x_k): d_0 = n, d_i = n − i (i ≥ 1); Higham's γ_{n−1} bound plus
   the rounding of the first term. The underflow part is η·Σ_{j<n}(1 + u)^j.
 - ``pairwise``: every term rounded, then adjacent pairs added level by level, an odd last element carried up
-  unrounded: d_i = 1 + the number of levels at which i's partial sum is added (≤ 1 + ⌈log2 n⌉; Higham §4.2, γ_{⌈log2 n⌉}).
+  unrounded: d_i = 1 + the number of levels at which i's partial sum is added (≤ 1 + ⌈log2 n⌉; Higham Ch. 4, γ_{⌈log2 n⌉}).
   The underflow part is bounded by η·(2n − 1)·(1 + u)^{max d − 1}.
 - ``blocked`` (block b): blocks summed recursively, then the block sums recursively: d_i = (its depth in its block,
   L_B or L_B − j) + (n_b or n_b − B) with n_b = ⌈n/b⌉ blocks (Blanchard, Higham & Mary, SIAM J. Sci. Comput. 42(3)

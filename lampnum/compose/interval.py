@@ -6,7 +6,7 @@ result of the operation applied to points of its operands (Moore's inclusion pro
 - ``+ − × ÷ √`` are correctly rounded in IEEE float64, so moving each computed endpoint one ulp outward
   (``np.nextafter``) encloses the exact result;
 - sums along an axis use numpy's summation (any order): the computed sum of n terms errs by at most
-  γ_{n−1}·Σ|x_i| (Higham 2002, eq. (4.4)), so that much is added outward;
+  γ_{n−1}·Σ|x_i| (Higham 2002, Ch. 4), so that much is added outward;
 - ``exp log log1p expm1 tanh erf erfc`` come from numpy/scipy, which are not correctly rounded; their endpoints are moved
   outward by ``LIBM_ULPS[name]`` ulps (4 for numpy's exp, expm1, log, log1p, tanh: glibc and SVML document errors
   below 4 ulps; 8 for scipy's erf, measured below 2.5), and scipy's erfc, measured up to ~500 ulps far in its tail,

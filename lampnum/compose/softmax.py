@@ -9,7 +9,7 @@ Exactly, s_i(z)/s_i(ẑ) = 1/(s_i + Σ_{j≠i} s_j e^{e_i − e_j}), extreme at 
     N'_i = (1 − s_i)a_i + e^{−β_i}·Σ_{j≠i} s_j a_j,  a = 1 − e^{−β};   N''_i = (1 − s_i)b_i + e^{β_i}·Σ_{j≠i} s_j b_j,
     b = e^{β} − 1,
 
-which is attained (it is the supremum, not an over-estimate). Derivation: papers/bounds/README.md §4.
+which is attained (it is the supremum, not an over-estimate). Derivation: papers/bounds/README.md §6.
 
 Log-softmax y = z − logsumexp(z). J = I − 1sᵀ, |J|β_i = (1 − s_i)β_i + Σ_{j≠i} s_jβ_j. Exactly,
 y_i(ẑ) − y_i(z) = e_i + log Σ_j s_j e^{−e_j}, increasing in e_i and decreasing in every other e_j, so its range is
