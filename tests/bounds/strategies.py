@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from hypothesis import settings
 from hypothesis import strategies as st
 
 import lampnum as ln
@@ -74,3 +75,8 @@ def vectors(draw: st.DrawFn, n: int, fmt: ln.Format | None = None, kind: str | N
     """A length-n vector of a drawn (or given) kind from a drawn seed."""
     kind = kind or draw(st.sampled_from(KINDS))
     return make_vector(np.random.default_rng(draw(st.integers(0, 2**32 - 1))), n, kind, fmt)
+
+
+def examples(default: int) -> int:
+    """``default`` hypothesis examples under the default profile, scaled with ``--hypothesis-profile`` (thorough)."""
+    return max(10, settings.default.max_examples * default // 100)

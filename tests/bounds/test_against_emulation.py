@@ -16,7 +16,7 @@ import lampnum as ln
 import lampnum.bounds
 from lampnum.bounds import BoundOverflowWarning
 
-from .strategies import KINDS, MODES, formats, make_vector, specs
+from .strategies import KINDS, MODES, examples, formats, make_vector, specs
 
 
 def _quiet(function: object, *args: object, **kwargs: object) -> np.ndarray:
@@ -37,7 +37,7 @@ def _check(computed: np.ndarray, exact: list[Fraction], bound: np.ndarray) -> No
         assert abs(Fraction(c) - e) <= Fraction(b), (c, float(e), b)
 
 
-@settings(max_examples=120)
+@settings(max_examples=examples(120))
 @given(fmt=formats(max_p=24), mode=st.sampled_from(MODES), order=st.sampled_from(["recursive", "pairwise", "blocked"]),
        block=st.sampled_from([1, 2, 7, 32]), n=st.integers(0, 300), kind=st.sampled_from(KINDS),
        seed=st.integers(0, 2**32 - 1))  # fmt: skip
@@ -86,7 +86,7 @@ def _float32_data(rng: np.random.Generator, shape: tuple[int, int], kind: str, f
         return np.stack(rows).astype(np.float32).astype(np.float64).clip(-3e38, 3e38)
 
 
-@settings(max_examples=120)
+@settings(max_examples=examples(120))
 @given(data=st.data())
 def test_matmul_bound_never_violated(data: st.DataObject) -> None:
     m, n, q = data.draw(st.integers(1, 4)), data.draw(st.integers(0, 80)), data.draw(st.integers(1, 4))

@@ -16,7 +16,7 @@ from lampnum.bounds import gamma, gamma_tilde, lambda_for, probability, rounding
 from lampnum.bounds.growth import Factor, deterministic_growth, probabilistic_growth
 from lampnum.rounding import round_reference
 
-from .strategies import MODES, formats
+from .strategies import MODES, examples, formats
 
 mp = mpmath.mp.clone() if hasattr(mpmath.mp, "clone") else mpmath.mp
 
@@ -38,7 +38,7 @@ def test_underflow_bounds_of_the_table() -> None:
     assert rounding("fp64").eta == 2.0**-1074  # 2^-1075 rounded up to a float64
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(fmt=formats(min_p=2, max_p=12), mode=st.sampled_from(MODES), data=st.data())
 @example(fmt=ln.Format(p=3, emax=3, subnormals=False), mode="rne", data=None)
 def test_one_rounding_obeys_its_model(fmt: ln.Format, mode: str, data: st.DataObject | None) -> None:
@@ -99,7 +99,7 @@ def test_gamma_exact_and_bad_input() -> None:
         gamma_tilde(10, 0.01, -1.0)
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(n=st.integers(0, 10**6), p=st.integers(2, 53), lam=st.floats(0, 20))
 @example(n=4096, p=8, lam=5.0)
 @example(n=10**6, p=3, lam=20.0)
@@ -122,7 +122,7 @@ def test_lambda_gives_the_failure_probability(fail: float, events: int) -> None:
     assert 1 - probability(lambda_for(fail)) <= fail * (1 + 1e-12) + 2.0**-52  # P is rounded down near 1
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(n=st.integers(1, 10**5), p=st.integers(3, 24), fail=st.floats(1e-12, 0.1))
 def test_heterogeneous_growth_is_at_most_higham_mary(n: int, p: int, fail: float) -> None:
     """With one u, our Azuma–Hoeffding form never exceeds γ̃_n(λ') at the same probability (λ = λ'(1 − u))."""

@@ -15,7 +15,7 @@ import lampnum as ln
 from lampnum.bounds import BoundOverflowWarning
 
 from .exact import emulate_dot, error, exact_dot, exact_matmul
-from .strategies import KINDS, formats, make_vector, specs, vectors
+from .strategies import KINDS, examples, formats, make_vector, specs, vectors
 
 
 def _quiet_bound(*args: object, **kwargs: object) -> np.ndarray:
@@ -30,7 +30,7 @@ def _scale_format(spec: ln.MatmulSpec) -> ln.Format:
     return min(candidates, key=lambda f: f.max)
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(data=st.data())
 def test_dot_bound_never_violated(data: st.DataObject) -> None:
     n = data.draw(st.integers(0, 40), label="n")
@@ -47,7 +47,7 @@ def test_dot_bound_never_violated(data: st.DataObject) -> None:
     assert observed <= Fraction(beta), (float(observed), beta)
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(data=st.data())
 def test_matmul_bound_never_violated_entrywise(data: st.DataObject) -> None:
     """Matrices (row and column masks, overflow flags and broadcasting of the matrix code) against exact entries."""
@@ -67,7 +67,7 @@ def test_matmul_bound_never_violated_entrywise(data: st.DataObject) -> None:
                 assert observed <= Fraction(beta[i, j]), (i, j, float(observed), beta[i, j])
 
 
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(fmt=formats(), kind=st.sampled_from(KINDS), seed=st.integers(0, 2**32 - 1))
 def test_probabilistic_bound_under_stochastic_rounding(fmt: ln.Format, kind: str, seed: int) -> None:
     """Under sr the probabilistic bound holds unconditionally (failure probability ≤ 1e-9 by construction)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
+from hypothesis import settings
 from hypothesis import strategies as st
 
 import lampnum as ln
@@ -79,3 +80,8 @@ def formats(draw: st.DrawFn) -> ln.Format:
     if draw(st.booleans()):
         return draw(st.sampled_from(FORMATS))
     return ln.Format(p=draw(st.integers(3, 24)), emax=draw(st.sampled_from([15, 127])), subnormals=draw(st.booleans()))
+
+
+def examples(default: int) -> int:
+    """``default`` hypothesis examples under the default profile, scaled with ``--hypothesis-profile`` (thorough)."""
+    return max(10, settings.default.max_examples * default // 100)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 import lampnum.compose as lc
 
 from . import reference as ref
-from .strategies import inputs
+from .strategies import examples, inputs
 
 
 def test_report_fields_and_totals() -> None:
@@ -26,7 +26,7 @@ def test_report_fields_and_totals() -> None:
     assert plain.own is None and np.array_equal(plain.total, plain.rigorous)
 
 
-@settings(max_examples=20)
+@settings(max_examples=examples(20))
 @given(data=inputs(max_n=6, kinds=["normal", "wide", "integers"]))
 def test_numeric_jacobian_error_estimate_is_honest(data: tuple[np.ndarray, np.ndarray]) -> None:
     """Against the 800-bit Jacobian: the numerical Jacobian's error stays below its own estimate."""
@@ -38,7 +38,7 @@ def test_numeric_jacobian_error_estimate_is_honest(data: tuple[np.ndarray, np.nd
     assert np.all(err <= 1e-6 * np.max(np.abs(exact)) + 1e-10)  # and the estimate is small
 
 
-@settings(max_examples=15)
+@settings(max_examples=examples(15))
 @given(data=inputs(max_n=6, kinds=["normal", "integers"]))
 def test_callables_match_their_primitives(data: tuple[np.ndarray, np.ndarray]) -> None:
     """A plain callable (numeric Jacobian) gives the primitive's first order, up to the error estimate it adds."""

@@ -13,6 +13,7 @@ import lampnum as ln
 import lampnum.compose as lc
 
 from . import reference as ref
+from .strategies import examples
 
 
 def _f32(rng: np.random.Generator, shape: tuple[int, ...], scale: float = 1.0) -> np.ndarray:
@@ -39,7 +40,7 @@ def _within(computed: np.ndarray, exact: list[list[mpmath.mpf]], bound: np.ndarr
                 assert abs(mpmath.mpf(float(computed[i, j])) - value) <= mpmath.mpf(float(bound[i, j])), (i, j)
 
 
-@settings(max_examples=12)
+@settings(max_examples=examples(12))
 @given(seed=st.integers(0, 2**32 - 1), scale=st.sampled_from([0.5, 2.0, 6.0]),
        fmt=st.sampled_from(["bf16", "fp16", "e5m2"]), mode=st.sampled_from(["rne", "sr", "rtz"]))  # fmt: skip
 def test_attention_chain_is_rigorous(seed: int, scale: float, fmt: str, mode: str) -> None:
@@ -62,7 +63,7 @@ def test_exact_attention_chain_bounds_only_float64_rounding() -> None:
     _within(report.values[-1], _exact_attention(q, k, v), report.rigorous)
 
 
-@settings(max_examples=12)
+@settings(max_examples=examples(12))
 @given(seed=st.integers(0, 2**32 - 1), fmt=st.sampled_from(["bf16", "fp16", "e4m3"]),
        outlier=st.booleans())  # fmt: skip
 def test_residual_layernorm_chain_is_rigorous(seed: int, fmt: str, outlier: bool) -> None:

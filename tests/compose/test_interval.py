@@ -15,7 +15,7 @@ import lampnum as ln
 from lampnum.compose import Emulated, Interval
 from lampnum.rounding import round_reference
 
-from .strategies import formats
+from .strategies import examples, formats
 
 finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
 tiny_to_huge = st.one_of(finite, st.floats(-1e300, 1e300), st.floats(-1e-300, 1e-300))
@@ -42,7 +42,7 @@ def _contains(interval: Interval, exact: mpmath.mpf) -> bool:
 BINARY = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y, "/": lambda x, y: x / y}
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(a=intervals(tiny_to_huge), b=intervals(tiny_to_huge), op=st.sampled_from(sorted(BINARY)))
 def test_binary_operations_enclose_every_exact_result(a: tuple, b: tuple, op: str) -> None:
     A, B = Interval(*a), Interval(*b)
@@ -76,7 +76,7 @@ UNARY = {
 
 
 @pytest.mark.parametrize("name", sorted(UNARY))
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(data=st.data())
 def test_unary_functions_enclose_their_200_bit_values(name: str, data: st.DataObject) -> None:
     """Also the check of the libm assumption: numpy's and scipy's values within LIBM_ULPS of the truth."""
@@ -89,7 +89,7 @@ def test_unary_functions_enclose_their_200_bit_values(name: str, data: st.DataOb
             assert _contains(result, exact_function(mpmath.mpf(x))), (x, result)
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(n=st.integers(1, 40), seed=st.integers(0, 2**32 - 1), scale=st.sampled_from([1.0, 1e-200, 1e200]))
 def test_reductions_and_matmul_enclose_exact_results(n: int, seed: int, scale: float) -> None:
     rng = np.random.default_rng(seed)
@@ -113,7 +113,7 @@ def test_reductions_and_matmul_enclose_exact_results(n: int, seed: int, scale: f
             assert Fraction(float(excluded.lo[r, i])) <= exact <= Fraction(float(excluded.hi[r, i]))
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(fmt=formats(), lo_hi=intervals(tiny_to_huge), mode=st.sampled_from(["rne", "rna", "rtz", "rup", "rdn", "rto",
        "sr", "sr_eq"]), bits=st.integers(0, 2**64 - 1))  # fmt: skip
 def test_round_to_encloses_every_mode(fmt: ln.Format, lo_hi: tuple, mode: str, bits: int) -> None:
@@ -133,7 +133,7 @@ OPS = {
 }
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(fmt=formats(), op=st.sampled_from(sorted(OPS)), mode=st.sampled_from(["rne", "rna", "rtz", "rup", "rdn", "rto"]),
        a=tiny_to_huge, b=tiny_to_huge)  # fmt: skip
 @example(fmt=ln.format("bf16"), op="mul", mode="rne", a=1e-300, b=3e-200)  # outside Dekker's safe range
@@ -147,7 +147,7 @@ def test_emulated_operations_are_correctly_rounded(fmt: ln.Format, op: str, mode
     assert computed == expected or (math.isnan(computed) and math.isnan(expected))
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(fmt=formats(), mode=st.sampled_from(["rne", "rtz", "rup"]), a=st.floats(0, 1e300))
 def test_emulated_sqrt_is_correctly_rounded(fmt: ln.Format, mode: str, a: float) -> None:
     computed = float(Emulated(fmt, mode).sqrt(np.array([a]))[0])

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import lampnum.compose as lc
 
 from . import reference as ref
-from .strategies import box_points, extremal_corner, formats, inputs
+from .strategies import box_points, examples, extremal_corner, formats, inputs
 
 RNG = np.random.default_rng(12345)
 LN_WEIGHT, LN_BIAS = RNG.standard_normal(16), RNG.standard_normal(16)
@@ -32,7 +32,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-@settings(max_examples=25)
+@settings(max_examples=examples(25))
 @given(data=inputs(max_n=8))
 def test_first_order_is_the_exact_jacobian_times_beta(name: str, data: tuple[np.ndarray, np.ndarray]) -> None:
     """|J(ẑ)|β and (1ᵀ|J(ẑ)|)⊙β against a 200-bit finite-difference Jacobian of an independent implementation."""
@@ -55,7 +55,7 @@ def test_first_order_is_the_exact_jacobian_times_beta(name: str, data: tuple[np.
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(data=inputs(), seed=st.integers(0, 2**32 - 1))
 def test_rigorous_bound_never_violated(name: str, data: tuple[np.ndarray, np.ndarray], seed: int) -> None:
     z_hat, beta = data
@@ -73,7 +73,7 @@ def test_rigorous_bound_never_violated(name: str, data: tuple[np.ndarray, np.nda
 
 
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "exp"])
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 @given(data=inputs(max_n=6, kinds=["normal", "wide", "one_hot", "equal", "integers"]))
 def test_exact_bounds_are_attained(name: str, data: tuple[np.ndarray, np.ndarray]) -> None:
     """Softmax, log-softmax and exp bounds are the supremum: some corner of the box reaches them (to 1e-6)."""
@@ -92,7 +92,7 @@ def test_exact_bounds_are_attained(name: str, data: tuple[np.ndarray, np.ndarray
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-@settings(max_examples=20)
+@settings(max_examples=examples(20))
 @given(data=inputs(max_n=8, kinds=["normal", "wide", "integers"]))
 def test_first_order_is_exceeded_only_at_second_order(name: str, data: tuple[np.ndarray, np.ndarray]) -> None:
     """rigorous − first_order (which bounds how far the first-order bound can be exceeded) shrinks like t² when β
@@ -112,7 +112,7 @@ def test_first_order_is_exceeded_only_at_second_order(name: str, data: tuple[np.
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(data=inputs(max_n=8), fmt=formats(), mode=st.sampled_from(["rne", "rna", "rtz", "rup", "rdn", "rto", "sr"]),
        seed=st.integers(0, 2**32 - 1), wide_accumulator=st.booleans())  # fmt: skip
 def test_own_error_bounds_the_emulated_evaluation(name: str, data: tuple[np.ndarray, np.ndarray], fmt: object,
