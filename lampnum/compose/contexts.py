@@ -2,14 +2,10 @@
 interval arithmetic (the way mpmath's functions are written against a context).
 
 - :data:`FLOAT64` — plain numpy float64 (the value f(z)).
-- :class:`Emulated` (fmt, mode, rng, accumulator) — every operation is *correctly rounded* to ``fmt`` from its exact
-  result: sums, products, quotients and square roots of float64 operands via error-free transformations (TwoSum;
-  Dekker's TwoProduct; the exact remainders of division and square root) and float64 round-to-odd, which makes the one
-  rounding to a format of p ≤ 51 bits exact (Boldo & Melquiond 2008, Thm 1; the same construction as
-  :mod:`lampnum.emulate`); outside Dekker's safe exponent range the exact value is rounded by
-  :func:`lampnum.rounding.round_reference` on rationals. ``exp log tanh erf`` are evaluated in float64 and rounded
-  once (as :mod:`lampnum.emulate` documents). Sums along the last axis are recursive (left to right), each partial sum
-  rounded to ``accumulator`` (default ``fmt``), the total then rounded to ``fmt``.
+- :class:`Emulated` (fmt, mode, rng, accumulator) — lampnum's own emulation: ``add sub mul div sqrt`` correctly
+  rounded to ``fmt`` from the exact result of their operands, ``exp log tanh erf`` computed in float64 and rounded
+  once (:mod:`lampnum.emulate`). Sums along the last axis are recursive (left to right): the first term rounded to
+  ``accumulator`` (default ``fmt``), each partial sum rounded to it, the total then rounded to ``fmt``.
 - :class:`Intervals` (fmt=None, mode) — the same algorithm on :class:`~lampnum.compose.interval.Interval` values;
   with ``fmt`` every result is enclosed by [RD(lo), RU(hi)] in that format, which contains the emulated result in any
   mode (so the gap between ``Intervals(fmt)`` and ``Intervals()`` at a point bounds f's own rounding error), and
@@ -18,22 +14,19 @@ interval arithmetic (the way mpmath's functions are written against a context).
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
 import scipy.special
 
+from .. import emulate
 from ..formats import Format, as_format
 from ..rounding import round as round_to_format
 from ..rounding.api import resolve_rng
 from ..rounding.modes import RoundingMode, as_mode
-from ..rounding.reference import round_reference
 from .interval import Interval, down, up
 
-__all__ = ["Float64", "Emulated", "Intervals", "FLOAT64", "Constant"]
-
-_SPLIT = 134217729.0  # 2^27 + 1, Veltkamp's splitter
+__all__ = ["Float64", "Emulated", "Intervals", "FLOAT64", "Constant", "enclose"]
 
 
 class Constant:
@@ -97,142 +90,69 @@ class Float64:
 FLOAT64 = Float64()
 
 
-def _two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    t = a + b
-    bv = t - a
-    av = t - bv
-    return t, (a - av) + (b - bv)
-
-
-def _split(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    c = _SPLIT * a
-    high = c - (c - a)
-    return high, a - high
-
-
-def _two_product(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Dekker: p = fl(ab), e = ab − p exactly when the exponents are in the safe range (checked by the caller)."""
-    p = a * b
-    ah, al = _split(a)
-    bh, bl = _split(b)
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
-
-
-def _safe(*arrays: np.ndarray) -> np.ndarray:
-    """Exponents where Dekker's TwoProduct and the remainders are exact: no overflow of the split, no underflow."""
-    ok = np.ones(np.broadcast_shapes(*(x.shape for x in arrays)), dtype=bool)
-    for x in arrays:  # non-finite operands: float64 propagates inf and NaN as IEEE 754 does, then rounding maps them
-        ok &= (x == 0) | ((np.abs(x) > 2.0**-450) & (np.abs(x) < 2.0**450)) | ~np.isfinite(x)
-    return ok
-
-
-def _to_odd(value: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    """The float64 round-to-odd of an exact real that is ``value`` (direction 0) or lies strictly between ``value``
-    and its neighbour on ``direction``'s side."""
-    bits = value.view(np.uint64)
-    even = (bits & np.uint64(1)) == 0
-    step = np.nextafter(value, np.where(direction > 0, np.inf, -np.inf))
-    return np.where((direction != 0) & even & np.isfinite(value), step, value)
-
-
 class Emulated:
-    """Correctly rounded arithmetic in ``fmt`` (p ≤ 51) and ``mode`` (see the module docstring)."""
+    """``fmt``/``mode`` arithmetic with lampnum's own emulation (module docstring); sums recursive in ``accumulator``."""
 
     def __init__(self, fmt: Format | str, mode: RoundingMode | str = "rne", rng: Any = None,
                  accumulator: Format | str | None = None) -> None:  # fmt: skip
         self.fmt = as_format(fmt)
         self.mode = as_mode(mode)
         self.accumulator = as_format(accumulator) if accumulator is not None else self.fmt
-        for f in (self.fmt, self.accumulator):
-            if f.p > 51:
-                raise ValueError(f"emulated evaluation needs p <= 51 (round-to-odd needs two spare bits); got {f}")
         self.rng = resolve_rng(rng) if self.mode.stochastic else None
-
-    def _round(self, odd: np.ndarray, fmt: Format | None = None) -> np.ndarray:
-        return round_to_format(np.ascontiguousarray(odd, dtype=np.float64), fmt or self.fmt, self.mode, rng=self.rng)
 
     def const(self, c: Constant | float) -> Any:
         return c.value if isinstance(c, Constant) else c
 
-    def _add(self, a: Any, b: Any, fmt: Format) -> np.ndarray:
-        a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
-        with np.errstate(invalid="ignore", over="ignore"):
-            t, e = _two_sum(a, b)
-        return self._round(_to_odd(t, np.where(np.isfinite(t), e, 0.0)), fmt)
+    def _call(self, op: Any, *operands: Any, fmt: Format | None = None) -> np.ndarray:
+        arrays = [np.asarray(x, dtype=np.float64) for x in operands]
+        return np.asarray(op(*arrays, fmt or self.fmt, self.mode, rng=self.rng), dtype=np.float64)
+
+    def _round(self, x: Any, fmt: Format) -> np.ndarray:
+        return np.asarray(round_to_format(np.ascontiguousarray(x, dtype=np.float64), fmt, self.mode, rng=self.rng))
 
     def add(self, a: Any, b: Any) -> np.ndarray:
-        return self._add(a, b, self.fmt)
+        return self._call(emulate.add, a, b)
 
     def sub(self, a: Any, b: Any) -> np.ndarray:
-        return self._add(a, -np.asarray(b, dtype=np.float64), self.fmt)
+        return self._call(emulate.sub, a, b)
 
     def mul(self, a: Any, b: Any) -> np.ndarray:
-        a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
-        with np.errstate(all="ignore"):
-            p, e = _two_product(a, b)
-        out = self._round(_to_odd(p, np.sign(e)))
-        return self._fix_unsafe(out, ~_safe(a, b), lambda i: Fraction(a[i]) * Fraction(b[i]))
+        return self._call(emulate.mul, a, b)
 
     def square(self, a: Any) -> np.ndarray:
         return self.mul(a, a)
 
     def div(self, a: Any, b: Any) -> np.ndarray:
-        a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
-        with np.errstate(all="ignore"):
-            q = a / b
-            p, e = _two_product(q, b)
-            remainder = (a - p) - e  # a − q·b, exact: representable, and a − p is exact (Sterbenz)
-        out = self._round(_to_odd(q, np.sign(remainder) * np.sign(b)))
-        unsafe = ~_safe(a, b, q) & (b != 0) & np.isfinite(a) & np.isfinite(b)
-        return self._fix_unsafe(out, unsafe, lambda i: Fraction(a[i]) / Fraction(b[i]))
+        return self._call(emulate.div, a, b)
 
     def sqrt(self, a: Any) -> np.ndarray:
-        """√a: scale a = m·2^(2k) with m in [1/2, 2) (exact), round-to-odd √m from its exact remainder, scale back."""
-        a = np.asarray(a, dtype=np.float64)
-        m, e = np.frexp(a)
-        odd = (e % 2) != 0
-        m, e = np.where(odd, 2 * m, m), np.where(odd, e - 1, e)
-        with np.errstate(invalid="ignore"):
-            s = np.sqrt(m)
-            p, err = _two_product(s, s)
-            remainder = (m - p) - err
-        return self._round(np.ldexp(_to_odd(s, np.sign(remainder)), e // 2))
-
-    def _fix_unsafe(self, out: np.ndarray, unsafe: np.ndarray, exact: Any) -> Any:
-        """Round the exact rational values at the positions outside Dekker's safe range with the reference."""
-        if not np.any(unsafe):
-            return out
-        out = np.array(out, dtype=np.float64)
-        for i in zip(*np.nonzero(unsafe), strict=True):
-            bits = int(self.rng.integers(0, 2**64, dtype=np.uint64)) if self.rng is not None else 0
-            out[i] = round_reference(exact(i), self.fmt, self.mode, bits)
-        return out
-
-    def _libm(self, function: Any, a: Any) -> np.ndarray:
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            return self._round(function(np.asarray(a, dtype=np.float64)))
+        return self._call(emulate.sqrt, a)
 
     def exp(self, a: Any) -> np.ndarray:
-        return self._libm(np.exp, a)
+        return self._call(emulate.exp, a)
 
     def log(self, a: Any) -> np.ndarray:
-        return self._libm(np.log, a)
+        return self._call(emulate.log, a)
 
     def tanh(self, a: Any) -> np.ndarray:
-        return self._libm(np.tanh, a)
+        return self._call(emulate.tanh, a)
 
     def erf(self, a: Any) -> np.ndarray:
-        return self._libm(scipy.special.erf, a)
+        return self._call(emulate.erf, a)
 
     def erfc(self, a: Any) -> np.ndarray:
-        return self._libm(scipy.special.erfc, a)
+        raise NotImplementedError("lampnum.emulate has no erfc (the primitives' algorithms use erf)")
 
     def sum(self, a: Any) -> np.ndarray:
         a = np.asarray(a, dtype=np.float64)
-        s = self._round(a[..., 0], self.accumulator) if a.shape[-1] else np.zeros(a.shape[:-1])
+        if a.shape[-1] == 0:
+            return np.zeros(a.shape[:-1] + (1,))
+        s = self._round(a[..., 0], self.accumulator)
         for k in range(1, a.shape[-1]):
-            s = self._add(s, a[..., k], self.accumulator)
-        return self._round(s)[..., None] if self.accumulator != self.fmt else s[..., None]
+            s = self._call(emulate.add, s, a[..., k], fmt=self.accumulator)
+        if self.accumulator != self.fmt:
+            s = self._round(s, self.fmt)
+        return s[..., None]
 
     def max(self, a: Any) -> np.ndarray:
         return np.max(a, axis=-1, keepdims=True)
