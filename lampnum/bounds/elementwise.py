@@ -6,11 +6,11 @@ the exact result r of their operands, so their error is that of one rounding of 
 through its float64 value r̃ (|r − r̃| ≤ 2^-53|r| for a correctly rounded float64 operation, plus 2^-1075 when it
 underflows; for ``fma`` two float64 roundings), the bound uses an upper bound on |r|.
 
-``exp log tanh erf`` are *not* correctly rounded: lampnum computes them in float64 and rounds the result r̃ once
+``exp expm1 log log1p tanh erf`` are *not* correctly rounded: lampnum computes them in float64 and rounds the result r̃ once
 (double rounding, documented in :mod:`lampnum.emulate`). Then |fl(r̃) − f(x)| ≤ max(u_m|r̃|, η_m) + |r̃ − f(x)|, and
-the float64 error |r̃ − f(x)| is taken as ``libm_ulps`` units in the last place of r̃ (default 4 for numpy's exp, log,
-tanh, whose glibc/SVML implementations document < 4 ulps; 8 for scipy's erf, measured < 2.5): an *assumption* about
-the math libraries (the test suite checks it against mpmath at 200 bits), not a proof.
+the float64 error |r̃ − f(x)| is taken as ``libm_ulps`` units in the last place of r̃ (default 4 for exp, expm1, log,
+log1p, tanh, 8 for erf; lampnum evaluates them with the C library, glibc documenting at most 1–2 ulps): an
+*assumption* about the math library (the test suite checks the bound against mpmath at 200 bits), not a proof.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ _CORRECTLY_ROUNDED: dict[str, tuple[int, Callable[..., Any]]] = {
     "div": (2, np.divide),
     "sqrt": (1, np.sqrt),
 }
-_LIBM: dict[str, Callable[..., Any]] = {"exp": np.exp, "log": np.log, "tanh": np.tanh, "erf": scipy.special.erf}
-_LIBM_ULPS = {"exp": 4.0, "log": 4.0, "tanh": 4.0, "erf": 8.0}
+_LIBM: dict[str, Callable[..., Any]] = {"exp": np.exp, "expm1": np.expm1, "log": np.log, "log1p": np.log1p,
+                                        "tanh": np.tanh, "erf": scipy.special.erf}  # fmt: skip
+_LIBM_ULPS = {"exp": 4.0, "expm1": 4.0, "log": 4.0, "log1p": 4.0, "tanh": 4.0, "erf": 8.0}
 ELEMENTWISE_OPS = (*_CORRECTLY_ROUNDED, "fma", *_LIBM)
 
 
@@ -69,7 +70,7 @@ def elementwise(op: str, *operands: Any, fmt: Format | str, mode: RoundingMode |
                 libm_ulps: float | None = None) -> np.ndarray:  # fmt: skip
     """Bound on |lampnum.<op>(*operands, fmt, mode) − op(*operands)|, op's exact value at the given operands.
 
-    ``op`` is one of ``add sub mul div sqrt fma exp log tanh erf`` (see the module docstring for which are correctly
+    ``op`` is one of ``add sub mul div sqrt fma exp expm1 log log1p tanh erf`` (see the module docstring for which are correctly
     rounded and for the ``libm_ulps`` assumption of the others). Operands broadcast like numpy's; non-finite operands
     or results outside the function's domain raise ``ValueError``; possible overflow gives ``inf`` and a warning.
 
@@ -85,7 +86,7 @@ def elementwise(op: str, *operands: Any, fmt: Format | str, mode: RoundingMode |
             arity, function = _CORRECTLY_ROUNDED[op]
             _check_arity(op, arrays, arity)
             approx = np.abs(function(*arrays))
-            _check_domain(op, approx, infinite_is_domain=op == "div")
+            _check_domain(op, approx, singular=op == "div" and bool(np.any(arrays[1] == 0)))
             magnitude = inflate(approx * (1 + 2.0**-52) + ETA64, 2)
             return _bound_at(magnitude, fmt, mode, 0.0, what)
         if op == "fma":
@@ -98,7 +99,8 @@ def elementwise(op: str, *operands: Any, fmt: Format | str, mode: RoundingMode |
         if op in _LIBM:
             _check_arity(op, arrays, 1)
             approx = np.abs(_LIBM[op](arrays[0]))
-            _check_domain(op, approx, infinite_is_domain=op == "log")
+            _check_domain(op, approx, singular=bool(np.any(arrays[0] == (0.0 if op == "log" else -1.0)))
+                          if op in ("log", "log1p") else False)  # fmt: skip
             ulps = libm_ulps if libm_ulps is not None else _LIBM_ULPS[op]
             slack = inflate(ulps * (2.0**-52 * approx + ETA64), 2)
             return _bound_at(approx, fmt, mode, slack, what)
@@ -110,7 +112,8 @@ def _check_arity(op: str, arrays: list[np.ndarray], arity: int) -> None:
         raise TypeError(f"{op} takes {arity} operand(s), got {len(arrays)}")
 
 
-def _check_domain(op: str, approx: np.ndarray, infinite_is_domain: bool = False) -> None:
-    """NaN results (sqrt, log of negatives) and, for div and log, infinite ones (x/0, log 0) have no exact value."""
-    if np.any(np.isnan(approx)) or (infinite_is_domain and np.any(np.isinf(approx))):
+def _check_domain(op: str, approx: np.ndarray, singular: bool = False) -> None:
+    """NaN results (sqrt, log of negatives) and poles (x/0, log 0, log1p(−1)) have no exact value; an infinite
+    float64 result elsewhere is a finite exact value beyond float64 and is reported as an overflow."""
+    if np.any(np.isnan(approx)) or singular:
         raise ValueError(f"{op}: an operand is outside the function's domain (the exact result is not a real number)")

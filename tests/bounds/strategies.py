@@ -20,7 +20,7 @@ def formats(draw: st.DrawFn, min_p: int = 3, max_p: int = 24) -> ln.Format:
     if draw(st.booleans()):
         return ln.format(draw(st.sampled_from(NAMED)))
     p = draw(st.integers(min_p, max_p))
-    emax = draw(st.sampled_from([4, 7, 15, 31, 127]))
+    emax = draw(st.sampled_from([4, 7, 15, 31, 127, 1023]))
     return ln.Format(p=p, emax=emax, subnormals=draw(st.booleans()))
 
 
