@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..formats import FORMATS, Format, as_format
-from .kernels import MODE_CODES, ROUND_KERNELS
+from .kernels import MODE_CODES, PARALLEL_THRESHOLD, ROUND_KERNELS, SERIAL_ROUND_KERNELS
 from .modes import RoundingMode, as_mode
 from .reference import random_bits_reference, round_reference
 
@@ -76,7 +76,11 @@ def _round_array_into(x: np.ndarray, result: np.ndarray, fmt: Format, mode: Roun
         params.precision, params.emin, params.subnormals, params.max_value, params.overflow_value,
         params.inf_value, params.unsigned_zero, np.uint64(key),
     )  # fmt: skip
-    ROUND_KERNELS[MODE_CODES[mode.value]](x.reshape(-1), result.reshape(-1), *args)
+    code = MODE_CODES[mode.value]
+    if x.size < PARALLEL_THRESHOLD:  # starting threads would cost more than the work
+        SERIAL_ROUND_KERNELS[code](0, x.size, x.reshape(-1), result.reshape(-1), *args)
+    else:
+        ROUND_KERNELS[code](x.reshape(-1), result.reshape(-1), *args)
 
 
 def round(  # noqa: A001 - the contract's name, as numpy.round

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["ROUND_KERNELS", "round_bits", "round_value", "splitmix64", "random_bits_at", "MODE_CODES"]
+__all__ = ["ROUND_KERNELS", "SERIAL_ROUND_KERNELS", "PARALLEL_THRESHOLD", "round_bits", "round_value", "splitmix64", "random_bits_at", "MODE_CODES"]
 
 # mode codes, in the order of lampnum.rounding.modes.RoundingMode
 RNE, RNA, RTZ, RUP, RDN, RTO, SR, SR_EQ = range(8)
@@ -206,9 +206,15 @@ def _make_round_kernel(mode: int):  # noqa: ANN202 - returns a Numba dispatcher
             round_chunk(chunk * _CHUNK, min(n, (chunk + 1) * _CHUNK), x, out, precision, emin, subnormals,
                         max_value, overflow_value, inf_value, unsigned_zero, key)  # fmt: skip
 
-    return round_array
+    return round_chunk, round_array
 
 
+_KERNEL_PAIRS = tuple(_make_round_kernel(code) for code in range(len(MODE_CODES)))
 #: ``ROUND_KERNELS[mode_code](x, out, precision, emin, subnormals, max_value, overflow_value, inf_value,
-#: unsigned_zero, key)`` rounds the 1-D array ``x`` into ``out``; compiled on first use of each mode.
-ROUND_KERNELS = tuple(_make_round_kernel(code) for code in range(len(MODE_CODES)))
+#: unsigned_zero, key)`` rounds the 1-D array ``x`` into ``out`` in parallel; compiled on first use of each mode.
+ROUND_KERNELS = tuple(parallel for _, parallel in _KERNEL_PAIRS)
+#: ``SERIAL_ROUND_KERNELS[mode_code](start, stop, x, out, ...)``: the same on one thread, for small arrays, where
+#: starting threads costs more than the work.
+SERIAL_ROUND_KERNELS = tuple(serial for serial, _ in _KERNEL_PAIRS)
+#: below this many elements the serial kernel runs
+PARALLEL_THRESHOLD = 1 << 15
