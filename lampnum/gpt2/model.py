@@ -90,9 +90,10 @@ def residual_layer_norm(
     return x, ctx.elementwise("layernorm", norm_layer, layer_norm, x, g, b, eps)
 
 
-def lm_head(h: np.ndarray, wte: np.ndarray, ctx: Context) -> np.ndarray:
-    """Logits of the tied head, ``h @ wteᵀ``: [..., n_seq, n_embd] -> [..., n_seq, vocab_size]. Site ``lm_head``."""
-    return ctx.matmul("lm_head", None, h, wte.T)
+def lm_head(h: np.ndarray, w: np.ndarray, ctx: Context) -> np.ndarray:
+    """Logits ``h @ wᵀ`` (``w`` the tied ``wte`` or ``lm_head.weight``, [vocab_size, n_embd]):
+    [..., n_seq, n_embd] -> [..., n_seq, vocab_size]. Site ``lm_head``."""
+    return ctx.matmul("lm_head", None, h, w.T)
 
 
 def attention(
@@ -152,7 +153,8 @@ def gpt2(
         else:
             g, b, nxt = params["ln_f.weight"], params["ln_f.bias"], None
         x, h = residual_layer_norm(x, m, g, b, eps, ctx, i, nxt)
-    return lm_head(h, wte, ctx), tuple(new_cache)
+    head = wte if config.tie_word_embeddings else params["lm_head.weight"]
+    return lm_head(h, head, ctx), tuple(new_cache)
 
 
 def check_ids(ids: object, config: GPT2Config, n_past: int = 0) -> np.ndarray:

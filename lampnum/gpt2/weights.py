@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -26,14 +28,16 @@ from lampnum.gpt2.errors import CheckpointError
 from lampnum.gpt2.safetensors_io import FLOAT_DTYPES, read_header, read_tensors
 
 __all__ = [
-    "CheckpointError", "NPZ_FORMAT", "PICKLE_SUFFIXES", "check_params", "expected_shapes",
-    "read_checkpoint", "write_hf_dir", "write_npz",
+    "CheckpointError", "NPZ_FORMAT", "PICKLE_SUFFIXES", "check_params", "expected_shapes", "export_hf",
+    "random_params", "read_checkpoint", "write_hf_dir", "write_npz",
 ]
 
 NPZ_FORMAT = "lampnum.gpt2/1"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 _PREFIX = "transformer."
 _FLOAT_NUMPY = (np.float16, np.float32, np.float64)
+#: What numpy, zipfile and zlib raise on damaged .npz files.
+_NPZ_FAILURES = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError)
 
 
 def _convert_hint(path: Path) -> str:
@@ -145,10 +149,14 @@ def _read_safetensors(files: Mapping[Path, set[str] | None], config: GPT2Config)
             home[name] = file
     source = str(next(iter(files))) if len(files) == 1 else str(next(iter(files)).parent)
     wanted = _select(list(home), config, source)
-    for s in wanted:
-        if headers[home[s]][s].dtype not in FLOAT_DTYPES:
-            raise CheckpointError(
-                f"{home[s]}: {s} has dtype {headers[home[s]][s].dtype}; expected one of {FLOAT_DTYPES}")
+    shapes = expected_shapes(config)
+    shapes["lm_head.weight"] = shapes["wte.weight"]
+    for s, c in wanted.items():
+        info = headers[home[s]][s]
+        if info.dtype not in FLOAT_DTYPES:
+            raise CheckpointError(f"{home[s]}: {s} has dtype {info.dtype}; expected one of {FLOAT_DTYPES}")
+        if info.shape != shapes[c]:
+            raise CheckpointError(f"{home[s]}: {s} has shape {list(info.shape)}, expected {list(shapes[c])}")
     params: dict[str, np.ndarray] = {}
     for file in files:
         mine = {s: c for s, c in wanted.items() if home[s] == file}
@@ -182,7 +190,7 @@ def _weight_files(path: Path) -> dict[Path, set[str] | None]:
 
 def _read_npz(path: Path) -> tuple[GPT2Config, dict[str, np.ndarray]]:
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:  # our handle: closed even on bad zips
             if "__format__" not in z.files or str(z["__format__"]) != NPZ_FORMAT:
                 raise CheckpointError(f"{path}: not a lampnum GPT-2 export (no __format__ = {NPZ_FORMAT!r})")
             if "__config__" not in z.files:
@@ -195,10 +203,8 @@ def _read_npz(path: Path) -> tuple[GPT2Config, dict[str, np.ndarray]]:
             params = {c: z[s] for s, c in names.items()}
     except CheckpointError:
         raise
-    except (OSError, ValueError, EOFError) as e:  # zipfile.BadZipFile is an OSError; object arrays raise ValueError
+    except _NPZ_FAILURES as e:  # object arrays (pickles) raise ValueError under allow_pickle=False
         raise CheckpointError(f"{path}: cannot read as a lampnum .npz: {type(e).__name__}: {e}") from None
-    except Exception as e:  # zipfile and zlib raise a zoo of types on corrupted members
-        raise CheckpointError(f"{path}: corrupted .npz: {type(e).__name__}: {e}") from None
     return config, params
 
 
@@ -248,3 +254,54 @@ def write_hf_dir(path: str | os.PathLike[str], config: GPT2Config, params: Mappi
     (path / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
     save_file({k: np.ascontiguousarray(v) for k, v in params.items()}, str(path / "model.safetensors"),
               metadata={"format": "pt"})
+
+
+def random_params(
+    config: GPT2Config, rng: np.random.Generator, std: float = 0.02, dtype: type = np.float32
+) -> dict[str, np.ndarray]:
+    """Random parameters for ``config``: every entry N(0, std²), LayerNorm gains 1 + N(0, std²).
+
+    ``std=0.02`` is GPT-2's initialisation scale; tests use larger values so that no parameter is neutral.
+    """
+    out = {}
+    for name, shape in expected_shapes(config).items():
+        a = rng.standard_normal(shape, dtype=np.float32) * np.float32(std)
+        if name.endswith(("ln_1.weight", "ln_2.weight", "ln_f.weight")):
+            a += np.float32(1.0)
+        out[name] = a.astype(dtype, copy=False)
+    return out
+
+
+def export_hf(source: str, out: str | os.PathLike[str], dtype: str = "float32") -> Path:
+    """Convert a GPT-2 that ``transformers`` can load (Hub id or directory, any of its formats) to lampnum's layout.
+
+    ``out`` ending in ``.npz`` gets lampnum's ``.npz``; anything else becomes a directory with ``config.json``,
+    ``model.safetensors`` and, when the source has one, ``tokenizer.json``. ``dtype`` is ``"float32"`` (exact for
+    fp16/bf16/fp32 sources) or ``"float16"``. Needs the ``hf`` extra (torch, transformers); this is the one place where
+    a pickle-based checkpoint may be read, by ``transformers`` (``torch.load(weights_only=True)``), at your request.
+    """
+    try:
+        import torch
+        import transformers
+    except ImportError:
+        raise ImportError("export needs torch and transformers: pip install 'lampnum[hf]'") from None
+    if dtype not in ("float32", "float16"):
+        raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
+    hf = transformers.GPT2LMHeadModel.from_pretrained(source, dtype=torch.float32)
+    config = GPT2Config.from_dict(hf.config.to_dict(), source=f"{source} (config)")
+    with torch.no_grad():
+        params = {k: v.detach().cpu().float().numpy().astype(dtype) for k, v in hf.state_dict().items()}
+    params = check_params({k: v for k, v in params.items()
+                           if not _is_buffer(k.removeprefix(_PREFIX), config.n_layer)}, config, str(source))
+    out = Path(out)
+    if out.suffix == ".npz":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_npz(out, config, params)
+        return out
+    write_hf_dir(out, config, params)
+    try:
+        tok = transformers.AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError, TypeError):
+        return out  # no tokenizer files in the source
+    tok.backend_tokenizer.save(str(out / "tokenizer.json"))
+    return out
