@@ -1,0 +1,17 @@
+"""lampnum: numerical analysis with emulated low precision.
+
+Correctly rounded floating-point formats and rounding modes, emulated arithmetic and matrix products, rounding-error
+bounds for compositions f(g(x)), and LAMP (look-ahead mixed precision, arXiv 2601.21623).
+
+>>> import lampnum as ln
+>>> ln.round(3.14159, "bf16"), ln.format("e4m3").max
+(3.140625, 448.0)
+"""
+
+from .formats import FORMATS, Format, format
+from .emulate import MatmulSpec
+from .rounding import RoundingMode, decode, encode, round
+
+__version__ = "0.1.0"
+
+__all__ = ["Format", "format", "FORMATS", "RoundingMode", "round", "encode", "decode", "MatmulSpec", "__version__"]
