@@ -29,14 +29,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Union
 
 import numpy as np
 
 import lampnum as ln
-
-if TYPE_CHECKING:
-    from lampnum import Format, MatmulSpec
+from lampnum.emulate import MatmulSpec
+from lampnum.formats import Format, as_format
 
 __all__ = [
     "ELEMENTWISE_SITES", "MATMUL_SITES", "PRESETS", "WEIGHT_SITES", "Context", "Policy", "RunStats",
@@ -53,13 +52,9 @@ _DTYPES = ("float64", "float32")
 Value = Union["MatmulSpec", "Format", None]
 
 
-def _as_format(f: Any) -> Format | None:
-    return ln.format(f) if isinstance(f, str) else f
-
-
 def _result_format(spec: MatmulSpec) -> Format:
     """The format of ``matmul``'s result under ``spec``: ``output`` when given, else the accumulator's."""
-    return _as_format(spec.output if spec.output is not None else spec.accumulator)
+    return spec.output if spec.output is not None else spec.accumulator
 
 
 def _fits_fp32(f: Format) -> bool:
@@ -70,16 +65,13 @@ def _check(site: str, value: Any, dtype: str) -> Any:
     if site in MATMUL_SITES:
         if value is None:
             return None
-        if not isinstance(value, ln.MatmulSpec):
+        if not isinstance(value, MatmulSpec):
             raise TypeError(f"site {site!r} takes a lampnum.MatmulSpec or None, got {type(value).__name__}")
         fmt = _result_format(value)
     elif site in ELEMENTWISE_SITES:
-        value = _as_format(value)
         if value is None:
             return None
-        if not isinstance(value, ln.Format):
-            raise TypeError(f"site {site!r} takes a lampnum.Format, a format name or None, got {value!r}")
-        fmt = value
+        value = fmt = as_format(value)
     else:
         raise ValueError(f"unknown site {site!r}; sites are {MATMUL_SITES + ELEMENTWISE_SITES}")
     if dtype == "float32" and not _fits_fp32(fmt):
@@ -124,10 +116,9 @@ class Policy:
                 raise ValueError(f"layer keys must be block indices >= 0, got {layer!r}")
             layers[layer] = freeze({s: _check(s, v, self.dtype) for s, v in table.items()})
         object.__setattr__(self, "layers", freeze(layers))
-        weights = _as_format(self.weights)
-        if weights is not None and (not isinstance(weights, ln.Format) or
-                                    (self.dtype == "float32" and not _fits_fp32(weights))):
-            raise ValueError(f"weights must be a lampnum.Format that the {self.dtype} working arrays hold exactly")
+        weights = None if self.weights is None else as_format(self.weights)
+        if weights is not None and self.dtype == "float32" and not _fits_fp32(weights):
+            raise ValueError(f"weights in {weights} cannot be held exactly by float32 working arrays")
         object.__setattr__(self, "weights", weights)
 
     def spec(self, site: str, layer: int | None) -> MatmulSpec | None:
@@ -190,24 +181,24 @@ class Policy:
         if name == "fp32":
             return cls(name="fp32", dtype="float32")
         if name == "bf16":
-            spec = ln.MatmulSpec(input="bf16", accumulator="bf16")
+            spec = MatmulSpec(input="bf16", accumulator="bf16")
             return cls(name="bf16", matmul=dict.fromkeys(MATMUL_SITES, spec),
                        elementwise=dict.fromkeys(ELEMENTWISE_SITES, "bf16"))
         if name == "bf16-acc":
-            spec = ln.MatmulSpec(input="fp32", accumulator="bf16")
+            spec = MatmulSpec(input="fp32", accumulator="bf16")
             return cls(name="bf16-acc", matmul=dict.fromkeys(MATMUL_SITES, spec),
                        elementwise=dict.fromkeys(ELEMENTWISE_SITES, "fp32"))
         if name == "fp16":
-            spec = ln.MatmulSpec(input="fp16", accumulator="fp32", output="fp16")
+            spec = MatmulSpec(input="fp16", accumulator="fp32", output="fp16")
             return cls(name="fp16", matmul=dict.fromkeys(MATMUL_SITES, spec),
                        elementwise=dict.fromkeys(ELEMENTWISE_SITES, "fp16"))
         if name == "e4m3-weights":
-            return cls(name="e4m3-weights", dtype="float32", weights=ln.format("e4m3"))
+            return cls(name="e4m3-weights", dtype="float32", weights=as_format("e4m3"))
         if name == "paper":
             if isinstance(m_bits, bool) or not isinstance(m_bits, int) or not 1 <= m_bits <= 23:
                 raise ValueError(f"the 'paper' preset needs m_bits, an integer in 1..23, got {m_bits!r}")
-            acc = ln.Format(p=m_bits + 1, emax=127, name=f"fp32m{m_bits}")
-            spec = ln.MatmulSpec(product="fp32", accumulator=acc, via="fp32")
+            acc = Format(p=m_bits + 1, emax=127, name=f"fp32m{m_bits}")
+            spec = MatmulSpec(product="fp32", accumulator=acc, via="fp32")
             return cls(name=f"paper(m={m_bits})", dtype="float32", matmul={"score": spec})
         raise ValueError(f"unknown preset {name!r}; presets are {PRESETS}")
 
