@@ -1,1 +1,1 @@
-"""Benchmarks, runnable as ``lampnum bench ...`` or ``python -m lampnum.bench.<name>``; they print tables of ratios."""
+"""Benchmarks: ``lampnum bench ...`` or ``python -m lampnum.bench.<name>``; each prints a table of ratios."""

@@ -1,17 +1,19 @@
-"""GPT-2 forward-pass speed: lampnum against transformers on torch CPU, same weights, same tokens, one process.
+"""GPT-2 forward-pass speed: lampnum against transformers on torch CPU, same weights, same tokens, one
+process.
 
 ``python -m lampnum.bench.gpt2 [--tokens 512] [--reps 5] [--json out.json]`` (or ``lampnum bench gpt2``).
 
-Protocol (see BENCHMARKING.md): every timed function runs once as a warm-up (lampnum then converts the parameters to
-the working dtype, torch allocates), then the repetitions are interleaved — lampnum fp32, torch fp32, lampnum fp64,
-torch fp64, … — and each figure is the median. Between two timed calls the benchmark sleeps ``--pause`` seconds, so
-that the worker threads one library leaves spinning (OpenBLAS busy-waits after a call, as does libgomp) do not tax the
-next measurement. torch runs with ``--torch-threads`` (default 2) intra-op threads; numpy's BLAS keeps its own setting.
+Protocol (see BENCHMARKING.md): every timed function runs once as a warm-up (lampnum then converts the
+parameters to the working dtype, torch allocates), then the repetitions are interleaved — lampnum fp32, torch
+fp32, lampnum fp64, torch fp64, … — and each figure is the median. Between two timed calls the benchmark
+sleeps ``--pause`` seconds, so that the worker threads one library leaves spinning (OpenBLAS busy-waits after
+a call, as does libgomp) do not tax the next measurement. torch runs with ``--torch-threads`` (default 2)
+intra-op threads; numpy's BLAS keeps its own setting.
 
-Reported: seconds per forward pass (logits for every position) and the ratios lampnum/torch in float32 and float64;
-then the emulated ``bf16-acc`` forward on ``--emulated-tokens`` tokens and its slowdown against lampnum's float32
-forward on the same tokens. The model is the shipped GPT-2 when present and ``--model`` is not given, else random
-weights of GPT-2-small shape (124M parameters; speed does not depend on the values).
+Reported: seconds per forward pass (logits for every position) and the ratios lampnum/torch in float32 and
+float64; then the emulated ``bf16-acc`` forward on ``--emulated-tokens`` tokens and its slowdown against
+lampnum's float32 forward on the same tokens. The model is the shipped GPT-2 when present and ``--model`` is
+not given, else random weights of GPT-2-small shape (124M parameters; speed does not depend on the values).
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def _blas_info() -> str:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the benchmark; return the results as a JSON-ready dictionary (also printed as a table by ``main``)."""
+    """Run the benchmark; return the results as a JSON-ready dictionary (``main`` prints it as a table)."""
     import lampnum.gpt2 as g
 
     rng = np.random.default_rng(args.seed)
@@ -98,9 +100,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "lampnum fp32": lambda: model.logits(ids, p32),
         "lampnum fp64": lambda: model.logits(ids, p64),
     }
-    res: dict[str, Any] = {"model": source, "n_params": model.n_params, "tokens": n_tok, "reps": args.reps,
-                           "torch_threads": args.torch_threads, "numpy": np.__version__, "blas": _blas_info(),
-                           "machine": f"{platform.machine()} {platform.processor() or ''}".strip()}
+    res: dict[str, Any] = {
+        "model": source,
+        "n_params": model.n_params,
+        "tokens": n_tok,
+        "reps": args.reps,
+        "torch_threads": args.torch_threads,
+        "numpy": np.__version__,
+        "blas": _blas_info(),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+    }
     if not args.no_torch:
         torch, hf32, hf64 = _torch_models(model, args.torch_threads)
         tids = torch.as_tensor(ids)
@@ -109,10 +118,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             def f() -> object:
                 with torch.inference_mode():
                     return hf(tids).logits
+
             return f
 
-        fns = {"lampnum fp32": fns["lampnum fp32"], "torch fp32": torch_fwd(hf32),
-               "lampnum fp64": fns["lampnum fp64"], "torch fp64": torch_fwd(hf64)}
+        fns = {
+            "lampnum fp32": fns["lampnum fp32"],
+            "torch fp32": torch_fwd(hf32),
+            "lampnum fp64": fns["lampnum fp64"],
+            "torch fp64": torch_fwd(hf64),
+        }
         res.update(torch=torch.__version__, attn_implementation=hf32.config._attn_implementation)
     times = _time(fns, args.reps, args.pause)
     res["seconds"] = {k: statistics.median(v) for k, v in times.items()}
@@ -130,8 +144,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         first = time.perf_counter() - t0
         out = model.run(short, emu)
         res["emulated"] = {
-            "policy": "bf16-acc", "tokens": int(short.shape[1]), "seconds": out.stats.total_seconds,
-            "first_call_seconds": first, "fp32_seconds": statistics.median(t32),
+            "policy": "bf16-acc",
+            "tokens": int(short.shape[1]),
+            "seconds": out.stats.total_seconds,
+            "first_call_seconds": first,
+            "fp32_seconds": statistics.median(t32),
             "slowdown_vs_fp32": out.stats.total_seconds / statistics.median(t32),
             "seconds_per_site": out.stats.seconds,
         }
@@ -139,32 +156,46 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _table(res: dict[str, Any]) -> str:
-    lines = [f"GPT-2 forward, {res['model']} ({res['n_params'] / 1e6:.1f}M parameters), {res['tokens']} tokens, "
-             f"median of {res['reps']}", f"numpy {res['numpy']}, BLAS: {res['blas']}"]
+    lines = [
+        f"GPT-2 forward, {res['model']} ({res['n_params'] / 1e6:.1f}M parameters), {res['tokens']} tokens, "
+        f"median of {res['reps']}",
+        f"numpy {res['numpy']}, BLAS: {res['blas']}",
+    ]
     if "torch" in res:
-        lines.append(f"torch {res['torch']} ({res['torch_threads']} threads, attention: {res['attn_implementation']})")
+        lines.append(
+            f"torch {res['torch']} ({res['torch_threads']} threads, attention: {res['attn_implementation']})"
+        )
     lines += ["", f"{'':<16}{'seconds':>10}"]
     lines += [f"{k:<16}{v:>10.3f}" for k, v in res["seconds"].items()]
     if "ratio_fp32" in res:
         lines += ["", f"lampnum / torch  fp32: {res['ratio_fp32']:.2f}x   fp64: {res['ratio_fp64']:.2f}x"]
     if "emulated" in res:
         e = res["emulated"]
-        lines += ["", f"emulated {e['policy']} on {e['tokens']} tokens: {e['seconds']:.2f} s "
-                      f"(first call {e['first_call_seconds']:.2f} s), lampnum fp32 {e['fp32_seconds']:.3f} s, "
-                      f"slowdown {e['slowdown_vs_fp32']:.0f}x",
-                  "  per site: " + ", ".join(f"{k} {v:.2f}" for k, v in e["seconds_per_site"].items())]
+        lines += [
+            "",
+            f"emulated {e['policy']} on {e['tokens']} tokens: {e['seconds']:.2f} s "
+            f"(first call {e['first_call_seconds']:.2f} s), lampnum fp32 {e['fp32_seconds']:.3f} s, "
+            f"slowdown {e['slowdown_vs_fp32']:.0f}x",
+            "  per site: " + ", ".join(f"{k} {v:.2f}" for k, v in e["seconds_per_site"].items()),
+        ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point: print the table, optionally write JSON; returns the exit status."""
     ap = argparse.ArgumentParser(prog="lampnum bench gpt2", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default=None, help="model path, or 'random' (default: shipped model, else random)")
+    ap.add_argument(
+        "--model", default=None, help="model path, or 'random' (default: shipped model, else random)"
+    )
     ap.add_argument("--tokens", type=int, default=512)
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--pause", type=float, default=0.3, help="seconds of idle before each timed call (default 0.3)")
+    ap.add_argument(
+        "--pause", type=float, default=0.3, help="seconds of idle before each timed call (default 0.3)"
+    )
     ap.add_argument("--torch-threads", type=int, default=2)
-    ap.add_argument("--emulated-tokens", type=int, default=128, help="tokens for the bf16-acc forward (0: skip)")
+    ap.add_argument(
+        "--emulated-tokens", type=int, default=128, help="tokens for the bf16-acc forward (0: skip)"
+    )
     ap.add_argument("--no-torch", action="store_true", help="time lampnum alone (no transformers needed)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")

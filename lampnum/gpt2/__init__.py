@@ -17,16 +17,29 @@ from lampnum.gpt2.policy import ELEMENTWISE_SITES, MATMUL_SITES, PRESETS, Contex
 from lampnum.gpt2.weights import read_checkpoint
 
 __all__ = [
-    "ELEMENTWISE_SITES", "GPT2", "MATMUL_SITES", "PRESETS", "CheckpointError", "ConfigError", "Context",
-    "GPT2Config", "Policy", "RunResult", "RunStats", "SafetensorsError", "load", "load_default",
+    "ELEMENTWISE_SITES",
+    "GPT2",
+    "MATMUL_SITES",
+    "PRESETS",
+    "CheckpointError",
+    "ConfigError",
+    "Context",
+    "GPT2Config",
+    "Policy",
+    "RunResult",
+    "RunStats",
+    "SafetensorsError",
+    "load",
+    "load_default",
 ]
 
 
 def load(path: str | os.PathLike[str]) -> GPT2:
-    """Load a GPT-2 from a Hugging Face directory, a ``.safetensors`` file beside its config, or a lampnum ``.npz``.
+    """Load a GPT-2 from a Hugging Face directory, a ``.safetensors`` file beside its config, or a lampnum
+    ``.npz``.
 
-    Raises :class:`CheckpointError` (a ``ValueError``) naming the file and key for anything it cannot load exactly;
-    pickle-based files (``pytorch_model.bin`` …) are refused with the command that converts them.
+    Raises :class:`CheckpointError` (a ``ValueError``) naming the file and key for anything it cannot load
+    exactly; pickle-based files (``pytorch_model.bin`` …) are refused with the command that converts them.
     """
     return GPT2(*read_checkpoint(path))
 

@@ -49,7 +49,9 @@ def _read_tokens(path: Path, model_path: str | None) -> np.ndarray:
     if path.suffix == ".npy":
         ids = np.load(path, allow_pickle=False)
         if ids.ndim != 1 or ids.dtype.kind not in "iu":
-            raise SystemExit(f"{path}: expected a 1-D integer array of token ids, got {ids.dtype} {ids.shape}")
+            raise SystemExit(
+                f"{path}: expected a 1-D integer array of token ids, got {ids.dtype} {ids.shape}"
+            )
         return ids.astype(np.int64)
     return _tokenizer(model_path).encode(path.read_text(encoding="utf-8"))
 
@@ -79,10 +81,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
             ref = model.logits(w)
             per_window["kl_vs_fp64"].append(metrics.kl_divergence(ref, logits))
             per_window["flip_rate_vs_fp64"].append(metrics.flip_rate(ref, logits))
-    result: dict[str, object] = {"model": args.model or "shipped", "policy": policy.name, "windows": n_win,
-                                 "ctx": n_ctx, "seconds": seconds}
+    result: dict[str, object] = {
+        "model": args.model or "shipped",
+        "policy": policy.name,
+        "windows": n_win,
+        "ctx": n_ctx,
+        "seconds": seconds,
+    }
     result.update({k: float(np.mean(v)) for k, v in per_window.items() if v})
-    result["perplexity"] = float(np.exp(result["loss"]))  # type: ignore[arg-type]
+    result["perplexity"] = float(np.exp(np.mean(per_window["loss"])))
     if args.json:
         print(json.dumps(result))
     else:
@@ -100,7 +107,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if prompt.size == 0:
         raise SystemExit("the prompt encodes to no tokens")
     rng = np.random.default_rng(args.seed)
-    out = generate(model, prompt, args.n, policy=args.policy, temperature=args.temperature, top_k=args.top_k, rng=rng)
+    out = generate(
+        model, prompt, args.n, policy=args.policy, temperature=args.temperature, top_k=args.top_k, rng=rng
+    )
     print(tok.decode(out))
     return 0
 
@@ -122,14 +131,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``gpt2 {eval,generate,export}`` on ``subparsers``; returns the ``gpt2`` parser."""
     from lampnum.gpt2.policy import PRESETS
 
-    gpt2 = subparsers.add_parser("gpt2", help="GPT-2 in emulated precision: evaluate, generate, convert checkpoints")
+    gpt2 = subparsers.add_parser(
+        "gpt2", help="GPT-2 in emulated precision: evaluate, generate, convert checkpoints"
+    )
     cmds = gpt2.add_subparsers(dest="gpt2_command", required=True)
-    policy_help = f"precision policy: one of {', '.join(p for p in PRESETS if p != 'paper')}, or paper:M (default fp64)"
+    policy_help = (
+        f"precision policy: one of {', '.join(p for p in PRESETS if p != 'paper')}, or paper:M (default fp64)"
+    )
     model_help = "HF GPT-2 directory or lampnum .npz (default: the shipped model)"
 
     ev = cmds.add_parser("eval", help="loss / perplexity (and KL, flip rate vs fp64) on a token file")
     ev.add_argument("--model", default=None, help=model_help)
-    ev.add_argument("--tokens", required=True, help=".npy of token ids, or a text file (tokenized with the model's)")
+    ev.add_argument(
+        "--tokens", required=True, help=".npy of token ids, or a text file (tokenized with the model's)"
+    )
     ev.add_argument("--policy", type=parse_policy, default="fp64", help=policy_help)
     ev.add_argument("--ctx", type=int, default=256, help="window length in tokens (default 256)")
     ev.add_argument("--windows", type=int, default=None, help="evaluate at most this many windows")

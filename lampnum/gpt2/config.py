@@ -1,9 +1,10 @@
 """GPT-2 hyper-parameters, read from and written to Hugging Face ``config.json`` dictionaries.
 
-Only the architecture that ``transformers``' ``GPT2LMHeadModel`` implements with its default attention is accepted:
-pre-LayerNorm blocks, learned absolute positions, causal self-attention, a tanh-approximated GELU, and (by default) an
-output head tied to the token embedding. A configuration asking for anything else (cross-attention, another activation)
-is refused with a message, rather than run with silently different semantics.
+Only the architecture that ``transformers``' ``GPT2LMHeadModel`` implements with its default attention is
+accepted: pre-LayerNorm blocks, learned absolute positions, causal self-attention, a tanh-approximated GELU,
+and (by default) an output head tied to the token embedding. A configuration asking for anything else
+(cross-attention, another activation) is refused with a message, rather than run with silently different
+semantics.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ _REQUIRED = ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head")
 class GPT2Config:
     """Shape and semantics of a GPT-2 model (names as in ``transformers.GPT2Config``).
 
-    ``n_inner`` is the MLP width (``4·n_embd`` when the Hugging Face file says ``null``). The attention logits of layer
-    ``l`` are scaled by ``attn_scale(l)``: ``1/√d_head`` when ``scale_attn_weights``, further divided by ``l + 1`` when
+    ``n_inner`` is the MLP width (``4·n_embd`` when the Hugging Face file says ``null``). The attention logits
+    of layer
+    ``l`` are scaled by ``attn_scale(l)``: ``1/√d_head`` when ``scale_attn_weights``, further divided by ``l +
+    1`` when
     ``scale_attn_by_inverse_layer_idx``. LayerNorm adds ``layer_norm_epsilon`` to the biased variance.
     """
 
@@ -52,12 +55,16 @@ class GPT2Config:
         if self.n_embd % self.n_head:
             raise ConfigError(f"n_embd = {self.n_embd} is not divisible by n_head = {self.n_head}")
         eps = self.layer_norm_epsilon
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (math.isfinite(eps) and eps >= 0):
+        if (
+            isinstance(eps, bool)
+            or not isinstance(eps, (int, float))
+            or not (math.isfinite(eps) and eps >= 0)
+        ):
             raise ConfigError(f"layer_norm_epsilon must be a finite number >= 0, got {eps!r}")
         if self.activation_function not in TANH_GELUS:
             raise ConfigError(
-                f"activation_function {self.activation_function!r} is not supported; lampnum implements GPT-2's "
-                f"tanh-approximated GELU, named one of {TANH_GELUS}"
+                f"activation_function {self.activation_function!r} is not supported; lampnum implements "
+                f"GPT-2's tanh-approximated GELU, named one of {TANH_GELUS}"
             )
         for name in ("scale_attn_weights", "scale_attn_by_inverse_layer_idx", "tie_word_embeddings"):
             if not isinstance(getattr(self, name), bool):
@@ -77,8 +84,9 @@ class GPT2Config:
     def from_dict(cls, d: Any, source: str = "config") -> GPT2Config:
         """Build from a Hugging Face ``config.json`` dictionary; unknown keys (training settings) are ignored.
 
-        The five shape keys are required (``transformers`` would fill in GPT-2-small defaults; a silent default here
-        would only move the error to a confusing weight-shape mismatch). ``n_ctx``, the older name of
+        The five shape keys are required (``transformers`` would fill in GPT-2-small defaults; a silent
+        default here would only move the error to a confusing weight-shape mismatch). ``n_ctx``, the older
+        name of
         ``n_positions``, must agree with it when both are present.
         """
         if not isinstance(d, dict):
@@ -92,22 +100,30 @@ class GPT2Config:
         if missing:
             raise ConfigError(f"{source}: missing required key(s) {missing}")
         if "n_ctx" in d and d["n_ctx"] != d["n_positions"]:
-            raise ConfigError(f"{source}: n_ctx = {d['n_ctx']!r} disagrees with n_positions = {d['n_positions']!r}")
+            raise ConfigError(
+                f"{source}: n_ctx = {d['n_ctx']!r} disagrees with n_positions = {d['n_positions']!r}"
+            )
         n_inner = d.get("n_inner")
         if n_inner is None and isinstance(d["n_embd"], int):
             n_inner = 4 * d["n_embd"]
-        fields = {k: d[k] for k in _REQUIRED}
-        for k in ("layer_norm_epsilon", "activation_function", "scale_attn_weights",
-                  "scale_attn_by_inverse_layer_idx", "tie_word_embeddings"):
+        fields: dict[str, Any] = {k: d[k] for k in _REQUIRED}
+        fields["n_inner"] = n_inner
+        for k in (
+            "layer_norm_epsilon",
+            "activation_function",
+            "scale_attn_weights",
+            "scale_attn_by_inverse_layer_idx",
+            "tie_word_embeddings",
+        ):
             if k in d:
                 fields[k] = d[k]
         try:
-            return cls(n_inner=n_inner, **fields)
+            return cls(**fields)
         except ConfigError as e:
             raise ConfigError(f"{source}: {e}") from None
 
     def to_dict(self) -> dict[str, Any]:
-        """The Hugging Face ``config.json`` dictionary ``transformers.GPT2Config`` reads back to the same model."""
+        """The ``config.json`` dictionary that ``transformers.GPT2Config`` reads back to this model."""
         d: dict[str, Any] = asdict(self)
         d.update(model_type="gpt2", architectures=["GPT2LMHeadModel"], n_ctx=self.n_positions)
         return d

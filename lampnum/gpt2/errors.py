@@ -1,4 +1,4 @@
-"""Error types of GPT-2 loading: every failure to load a checkpoint is a :class:`CheckpointError` (a ``ValueError``)."""
+"""GPT-2 loading errors: every failure to load a checkpoint is a :class:`CheckpointError` (a ValueError)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ __all__ = ["CheckpointError", "ConfigError", "SafetensorsError"]
 
 
 class CheckpointError(ValueError):
-    """A GPT-2 checkpoint lampnum cannot load exactly; the message names the file and, where there is one, the key."""
+    """A GPT-2 checkpoint lampnum cannot load exactly; the message names the file and the key, if any."""
 
 
 class ConfigError(CheckpointError):
@@ -14,4 +14,4 @@ class ConfigError(CheckpointError):
 
 
 class SafetensorsError(CheckpointError):
-    """A safetensors file whose header or size is inconsistent, or a tensor of a dtype lampnum does not read."""
+    """A safetensors file with an inconsistent header or size, or a tensor of a dtype lampnum cannot read."""

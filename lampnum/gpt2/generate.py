@@ -1,9 +1,10 @@
 """Autoregressive generation with a key/value cache: greedy, temperature and top-k sampling.
 
-The prompt is run once; each new token then costs one forward pass over that token alone, attending to the cached
-keys and values of every earlier position. Under an emulated policy every output element of every product is computed
-independently, so cached decoding gives the logits a full recomputation would; under native BLAS policies (fp64,
-fp32) the two agree to rounding, not bit for bit (BLAS may block a 1-row product differently).
+The prompt is run once; each new token then costs one forward pass over that token alone, attending to the
+cached keys and values of every earlier position. Under an emulated policy every output element of every
+product is computed independently, so cached decoding gives the logits a full recomputation would; under
+native BLAS policies (fp64, fp32) the two agree to rounding, not bit for bit (BLAS may block a 1-row product
+differently).
 """
 
 from __future__ import annotations
@@ -17,13 +18,17 @@ __all__ = ["generate", "sample_next"]
 
 
 def sample_next(
-    logits: np.ndarray, temperature: float = 0.0, top_k: int | None = None, rng: np.random.Generator | None = None
+    logits: np.ndarray,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    rng: np.random.Generator | None = None,
 ) -> np.ndarray:
     """Next token ids [...] from last-position logits [..., vocab_size].
 
-    ``temperature == 0`` is greedy (the lowest id among equal maxima, as ``argmax``). Otherwise the ids are drawn from
-    ``softmax(logits / temperature)`` restricted to the ``top_k`` largest logits (all when None), by inverse-CDF
-    sampling with one ``rng.random()`` per sequence; ``rng`` is then required.
+    ``temperature == 0`` is greedy (the lowest id among equal maxima, as ``argmax``). Otherwise the ids are
+    drawn from
+    ``softmax(logits / temperature)`` restricted to the ``top_k`` largest logits (all when None), by
+    inverse-CDF sampling with one ``rng.random()`` per sequence; ``rng`` is then required.
     """
     logits = np.asarray(logits, dtype=np.float64)
     if not np.isfinite(temperature) or temperature < 0:
@@ -45,8 +50,14 @@ def sample_next(
 
 
 def generate(
-    model: GPT2, ids: object, n_new: int, *, policy: Policy | None = None, temperature: float = 0.0,
-    top_k: int | None = None, rng: np.random.Generator | None = None,
+    model: GPT2,
+    ids: object,
+    n_new: int,
+    *,
+    policy: Policy | None = None,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    rng: np.random.Generator | None = None,
 ) -> np.ndarray:
     """Extend ``ids`` [..., n_prompt] by ``n_new`` tokens; returns [..., n_prompt + n_new] (int64).
 
@@ -58,7 +69,8 @@ def generate(
     ids = np.asarray(ids)
     if ids.ndim >= 1 and ids.shape[-1] + n_new > model.config.n_positions:
         raise ValueError(
-            f"{ids.shape[-1]} prompt + {n_new} new tokens exceed the model's n_positions = {model.config.n_positions}"
+            f"{ids.shape[-1]} prompt + {n_new} new tokens exceed the model's "
+            f"n_positions = {model.config.n_positions}"
         )
     out = [ids.astype(np.int64)]
     if n_new == 0:

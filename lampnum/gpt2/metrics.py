@@ -1,8 +1,8 @@
 """Accuracy of a low-precision forward pass against a reference (as in the LAMP paper), and perplexity.
 
 All functions compute in float64 and take logits [..., n_seq, vocab_size] (any leading batch dimensions; every
-position is weighted equally). Non-finite test logits are not hidden: a position whose logits contain NaN gives a NaN
-divergence, and the mean over positions is then NaN.
+position is weighted equally). Non-finite test logits are not hidden: a position whose logits contain NaN
+gives a NaN divergence, and the mean over positions is then NaN.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 def _check_pair(ref: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ref, test = np.asarray(ref), np.asarray(test)
     if ref.shape != test.shape or ref.ndim < 1:
-        raise ValueError(f"reference and test logits must have one shape [..., vocab], got {ref.shape}, {test.shape}")
+        raise ValueError(
+            f"reference and test logits must have one shape [..., vocab], got {ref.shape}, {test.shape}"
+        )
     if not np.all(np.isfinite(ref)):
         raise ValueError("the reference logits contain non-finite values")
     return ref, test
@@ -46,9 +48,9 @@ def kl_divergence(ref_logits: np.ndarray, test_logits: np.ndarray) -> float:
     """``KL(p_ref ‖ p_test)`` in nats, averaged over positions.
 
     Per position ``KL = Σ_v p(v)·(e^{r(v)} − 1 − r(v))`` with ``r = log p_test − log p_ref``: equal to
-    ``Σ p·(log p − log q)`` because ``Σ p·e^r = Σ q = 1``, but a sum of non-negative terms, so KL ≈ ½Σ p·r² keeps its
-    relative accuracy (about ``1e-16·max|log p| / max|r|``) even when it is far below the rounding level of the
-    textbook formula. A test probability 0 where the reference's is not gives ``inf``.
+    ``Σ p·(log p − log q)`` because ``Σ p·e^r = Σ q = 1``, but a sum of non-negative terms, so KL ≈ ½Σ p·r²
+    keeps its relative accuracy (about ``1e-16·max|log p| / max|r|``) even when it is far below the rounding
+    level of the textbook formula. A test probability 0 where the reference's is not gives ``inf``.
     """
     ref, test = _check_pair(ref_logits, test_logits)
     lp, lq = log_softmax(ref), log_softmax(test)
@@ -66,7 +68,7 @@ def flip_rate(ref_logits: np.ndarray, test_logits: np.ndarray) -> float:
 
 
 def cross_entropy(logits: np.ndarray, ids: np.ndarray) -> float:
-    """Mean next-token loss in nats: position ``t`` predicts ``ids[..., t+1]`` (the last position predicts nothing)."""
+    """Mean next-token loss in nats: position ``t`` predicts ``ids[..., t+1]`` (the last predicts nothing)."""
     logits, ids = np.asarray(logits), np.asarray(ids)
     if logits.shape[:-1] != ids.shape or ids.shape[-1] < 2:
         raise ValueError(f"logits {logits.shape} must be [..., n_seq, vocab] for ids {ids.shape}, n_seq >= 2")

@@ -1,14 +1,16 @@
 """GPT-2 forward pass in numpy: small pure functions (after picoGPT) driven by a precision :class:`Context`.
 
 Semantics are those of ``transformers``' ``GPT2LMHeadModel`` in evaluation mode: token plus learned position
-embeddings; per block ``x + attn(ln_1(x))`` then ``x + mlp(ln_2(x))``; causal scaled dot-product attention; GELU with
-the tanh approximation; LayerNorm with biased variance and the config's epsilon; a final ``ln_f`` and an output head
-tied to the token embedding. Leading batch dimensions are carried through (equal-length sequences, no padding).
+embeddings; per block ``x + attn(ln_1(x))`` then ``x + mlp(ln_2(x))``; causal scaled dot-product attention;
+GELU with the tanh approximation; LayerNorm with biased variance and the config's epsilon; a final ``ln_f``
+and an output head tied to the token embedding. Leading batch dimensions are carried through (equal-length
+sequences, no padding).
 
-Every matrix product goes through ``ctx.matmul``/``ctx.linear`` under its site name, every elementwise stage through
+Every matrix product goes through ``ctx.matmul``/``ctx.linear`` under its site name, every elementwise stage
+through
 ``ctx.elementwise``. The four compositions LAMP analyses are each one function taking the context:
-:func:`attention_probs` (softmax∘score), :func:`gelu_fc` (GELU∘fc), :func:`residual_layer_norm` (LayerNorm∘residual)
-and :func:`lm_head` (the logits the output softmax reads).
+:func:`attention_probs` (softmax∘score), :func:`gelu_fc` (GELU∘fc), :func:`residual_layer_norm`
+(LayerNorm∘residual) and :func:`lm_head` (the logits the output softmax reads).
 """
 
 from __future__ import annotations
@@ -25,15 +27,32 @@ from lampnum.gpt2.policy import WEIGHT_SITES, Context, Policy, RunStats, quantiz
 from lampnum.gpt2.weights import check_params
 
 __all__ = [
-    "GPT2", "KVCache", "RunResult", "attention", "attention_probs", "block_params", "check_ids", "gelu",
-    "gelu_fc", "gpt2", "layer_norm", "lm_head", "mlp", "residual_layer_norm", "softmax",
+    "GPT2",
+    "KVCache",
+    "RunResult",
+    "attention",
+    "attention_probs",
+    "block_params",
+    "check_ids",
+    "gelu",
+    "gelu_fc",
+    "gpt2",
+    "layer_norm",
+    "lm_head",
+    "mlp",
+    "residual_layer_norm",
+    "softmax",
 ]
 
 #: Per block, the (key, value) arrays [..., n_head, n_past, d_head] of every position seen so far.
 KVCache = tuple[tuple[np.ndarray, np.ndarray], ...]
 _GELU_C = math.sqrt(2.0 / math.pi)  # Python floats keep float32 arrays float32 (NEP 50)
-_WEIGHT_NAMES = {"qkv": "attn.c_attn.weight", "attn_proj": "attn.c_proj.weight",
-                 "fc": "mlp.c_fc.weight", "mlp_proj": "mlp.c_proj.weight"}
+_WEIGHT_NAMES = {
+    "qkv": "attn.c_attn.weight",
+    "attn_proj": "attn.c_proj.weight",
+    "fc": "mlp.c_fc.weight",
+    "mlp_proj": "mlp.c_proj.weight",
+}
 assert set(_WEIGHT_NAMES) == set(WEIGHT_SITES)
 
 
@@ -56,7 +75,8 @@ def layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.nd
 
 
 def _causal_softmax(z: np.ndarray, scale: float) -> np.ndarray:
-    # [..., n_q, n_k] -> [..., n_q, n_k]; query i sits at position n_k - n_q + i and sees keys j <= that position
+    # [..., n_q, n_k] -> [..., n_q, n_k]; query i sits at position n_k - n_q + i and sees keys j <= that
+    # position
     n_q, n_k = z.shape[-2:]
     future = np.arange(n_k)[None, :] > np.arange(n_k - n_q, n_k)[:, None]
     return softmax(np.where(future, -np.inf, z * scale))
@@ -73,13 +93,19 @@ def attention_probs(q: np.ndarray, k: np.ndarray, ctx: Context, layer: int, scal
 
 
 def gelu_fc(x: np.ndarray, w: np.ndarray, b: np.ndarray, ctx: Context, layer: int) -> np.ndarray:
-    """GELU∘fc: ``gelu(x @ w + b)``, [..., n_seq, n_embd] -> [..., n_seq, n_inner]. Sites ``fc`` then ``gelu``."""
+    """GELU∘fc: ``gelu(x @ w + b)``, [..., n_seq, n_embd] -> [..., n_seq, n_inner]; sites ``fc``, ``gelu``."""
     return ctx.elementwise("gelu", layer, gelu, ctx.linear("fc", layer, x, w, b))
 
 
 def residual_layer_norm(
-    x: np.ndarray, delta: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float, ctx: Context,
-    residual_layer: int | None, norm_layer: int | None,
+    x: np.ndarray,
+    delta: np.ndarray,
+    g: np.ndarray,
+    b: np.ndarray,
+    eps: float,
+    ctx: Context,
+    residual_layer: int | None,
+    norm_layer: int | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """LayerNorm∘residual: ``x + delta`` and its LayerNorm, each [..., n_seq, n_embd].
 
@@ -97,20 +123,29 @@ def lm_head(h: np.ndarray, w: np.ndarray, ctx: Context) -> np.ndarray:
 
 
 def attention(
-    x: np.ndarray, p: Mapping[str, np.ndarray], ctx: Context, layer: int, config: GPT2Config,
+    x: np.ndarray,
+    p: Mapping[str, np.ndarray],
+    ctx: Context,
+    layer: int,
+    config: GPT2Config,
     past: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Causal multi-head self-attention of block ``layer``: [..., n_seq, n_embd] -> [..., n_seq, n_embd].
 
-    ``past`` holds the keys and values of earlier positions; returns the output and the extended (keys, values).
+    ``past`` holds the keys and values of earlier positions; returns the output and the extended (keys,
+    values).
     """
     n_seq, n_head, d_head = x.shape[-2], config.n_head, config.d_head
-    qkv = ctx.linear("qkv", layer, x, p["attn.c_attn.weight"], p["attn.c_attn.bias"])  # -> [..., n_seq, 3*n_embd]
+    qkv = ctx.linear(
+        "qkv", layer, x, p["attn.c_attn.weight"], p["attn.c_attn.bias"]
+    )  # -> [..., n_seq, 3*n_embd]
     qkv = qkv.reshape(*x.shape[:-1], 3, n_head, d_head)  # -> [..., n_seq, 3, n_head, d_head]
     q, k, v = np.moveaxis(qkv, (-3, -4), (0, -2))  # 3 x [..., n_head, n_seq, d_head]
     if past is not None:
         k, v = np.concatenate([past[0], k], axis=-2), np.concatenate([past[1], v], axis=-2)
-    probs = attention_probs(q, k, ctx, layer, config.attn_scale(layer))  # -> [..., n_head, n_seq, n_past+n_seq]
+    probs = attention_probs(
+        q, k, ctx, layer, config.attn_scale(layer)
+    )  # -> [..., n_head, n_seq, n_past+n_seq]
     o = ctx.matmul("value", layer, probs, v)  # -> [..., n_head, n_seq, d_head]
     o = np.moveaxis(o, -3, -2).reshape(*x.shape[:-2], n_seq, n_head * d_head)  # -> [..., n_seq, n_embd]
     return ctx.linear("attn_proj", layer, o, p["attn.c_proj.weight"], p["attn.c_proj.bias"]), (k, v)
@@ -123,25 +158,39 @@ def mlp(x: np.ndarray, p: Mapping[str, np.ndarray], ctx: Context, layer: int) ->
 
 
 def block_params(params: Mapping[str, np.ndarray], layer: int) -> dict[str, np.ndarray]:
-    """The parameters of block ``layer`` under their names inside the block (``h.3.ln_1.weight`` -> ``ln_1.weight``)."""
+    """The parameters of block ``layer``, named as inside it (``h.3.ln_1.weight`` -> ``ln_1.weight``)."""
     prefix = f"h.{layer}."
-    return {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
 
 
 def gpt2(
-    ids: np.ndarray, params: Mapping[str, np.ndarray], config: GPT2Config, ctx: Context, cache: KVCache | None = None
+    ids: np.ndarray,
+    params: Mapping[str, np.ndarray],
+    config: GPT2Config,
+    ctx: Context,
+    cache: KVCache | None = None,
 ) -> tuple[np.ndarray, KVCache]:
     """Logits for token ``ids`` [..., n_seq] -> [..., n_seq, vocab_size], and the extended key/value cache.
 
-    ``params`` are in the context's working dtype. With ``cache`` (from an earlier call on the preceding tokens),
-    ``ids`` continue those sequences at position ``n_past``. ``ids`` are assumed valid (see :func:`check_ids`).
+    ``params`` are in the context's working dtype. With ``cache`` (from an earlier call on the preceding
+    tokens),
+    ``ids`` continue those sequences at position ``n_past``. ``ids`` are assumed valid (see
+    :func:`check_ids`).
     """
     n_past = 0 if cache is None else cache[0][0].shape[-2]
     n_seq, eps = ids.shape[-1], config.layer_norm_epsilon
     wte = params["wte.weight"]
     blocks = [block_params(params, i) for i in range(config.n_layer)]
-    x, h = residual_layer_norm(wte[ids], params["wpe.weight"][n_past:n_past + n_seq],  # -> [..., n_seq, n_embd]
-                               blocks[0]["ln_1.weight"], blocks[0]["ln_1.bias"], eps, ctx, None, 0)
+    x, h = residual_layer_norm(
+        wte[ids],
+        params["wpe.weight"][n_past : n_past + n_seq],  # -> [..., n_seq, n_embd]
+        blocks[0]["ln_1.weight"],
+        blocks[0]["ln_1.bias"],
+        eps,
+        ctx,
+        None,
+        0,
+    )
     new_cache = []
     for i, p in enumerate(blocks):
         a, kv = attention(h, p, ctx, i, config, None if cache is None else cache[i])
@@ -158,14 +207,16 @@ def gpt2(
 
 
 def check_ids(ids: object, config: GPT2Config, n_past: int = 0) -> np.ndarray:
-    """``ids`` as an int64 array [..., n_seq] of token ids in range, fitting the context after ``n_past`` positions."""
+    """``ids`` as int64 [..., n_seq], checked: ids in range, and ``n_past + n_seq <= n_positions``."""
     a = np.asarray(ids)
     if a.dtype.kind not in "iu":
         raise TypeError(f"token ids must be integers, got dtype {a.dtype}")
     if a.ndim == 0 or a.shape[-1] == 0 or a.size == 0:
         raise ValueError(f"token ids must have shape [..., n_seq] with n_seq >= 1, got {a.shape}")
     if n_past + a.shape[-1] > config.n_positions:
-        raise ValueError(f"{n_past} + {a.shape[-1]} positions exceed the model's n_positions = {config.n_positions}")
+        raise ValueError(
+            f"{n_past} + {a.shape[-1]} positions exceed the model's n_positions = {config.n_positions}"
+        )
     lo, hi = int(a.min()), int(a.max())
     if lo < 0 or hi >= config.vocab_size:
         raise ValueError(f"token ids must lie in [0, {config.vocab_size}), got min {lo}, max {hi}")
@@ -183,8 +234,8 @@ class RunResult:
 class GPT2:
     """A GPT-2 model: its :class:`GPT2Config` and parameters (canonical names, stored dtypes), validated.
 
-    Parameters are converted to a policy's working dtype (and quantised, for policies with ``weights``) on first use
-    and kept for later calls: a float64 copy of GPT-2 small takes 1 GB, of GPT-2 XL 12.5 GB.
+    Parameters are converted to a policy's working dtype (and quantised, for policies with ``weights``) on
+    first use and kept for later calls: a float64 copy of GPT-2 small takes 1 GB, of GPT-2 XL 12.5 GB.
     """
 
     def __init__(self, config: GPT2Config, params: Mapping[str, np.ndarray]) -> None:
@@ -198,7 +249,7 @@ class GPT2:
         return sum(a.size for a in self.params.values())
 
     def params_for(self, policy: Policy) -> dict[str, np.ndarray]:
-        """The parameters as ``policy`` computes with them: in its working dtype, weights quantised if it says so."""
+        """The parameters as ``policy`` uses them: in its working dtype, weights quantised if it says so."""
         key = (policy.dtype, policy.weights)
         if key not in self._prepared:
             dt = np.dtype(policy.dtype)
@@ -206,21 +257,27 @@ class GPT2:
             if policy.weights is not None:
                 for i in range(self.config.n_layer):
                     for name in _WEIGHT_NAMES.values():
-                        out[f"h.{i}.{name}"] = quantize_weight(self.params[f"h.{i}.{name}"], policy.weights).astype(dt)
+                        out[f"h.{i}.{name}"] = quantize_weight(
+                            self.params[f"h.{i}.{name}"], policy.weights
+                        ).astype(dt)
             self._prepared[key] = out
         return self._prepared[key]
 
     def forward(
-        self, ids: object, policy: Policy | None = None, cache: KVCache | None = None, stats: RunStats | None = None
+        self,
+        ids: object,
+        policy: Policy | None = None,
+        cache: KVCache | None = None,
+        stats: RunStats | None = None,
     ) -> tuple[np.ndarray, KVCache]:
-        """:func:`gpt2` on validated ``ids`` under ``policy`` (None: the float64 reference), with optional cache."""
+        """:func:`gpt2` on checked ``ids`` under ``policy`` (None: the float64 reference), optional cache."""
         policy = Policy.preset("fp64") if policy is None else policy
         n_past = 0 if cache is None else cache[0][0].shape[-2]
         ids = check_ids(ids, self.config, n_past)
         return gpt2(ids, self.params_for(policy), self.config, Context(policy, stats), cache)
 
     def logits(self, ids: object, policy: Policy | None = None) -> np.ndarray:
-        """Logits [..., n_seq, vocab_size] for ``ids`` [..., n_seq]; ``policy=None`` is the float64 reference."""
+        """Logits [..., n_seq, vocab_size] for ``ids`` [..., n_seq]; ``policy=None``: float64 reference."""
         return self.forward(ids, policy)[0]
 
     def run(self, ids: object, policy: Policy | None = None) -> RunResult:

@@ -1,17 +1,21 @@
 """A validating reader of the safetensors format, bfloat16 included.
 
-File layout (https://github.com/huggingface/safetensors): an unsigned 64-bit little-endian header length ``N``; ``N``
-bytes of UTF-8 JSON mapping each tensor name to ``{"dtype", "shape", "data_offsets": [begin, end]}`` (plus an optional
+File layout (https://github.com/huggingface/safetensors): an unsigned 64-bit little-endian header length
+``N``; ``N`` bytes of UTF-8 JSON mapping each tensor name to ``{"dtype", "shape", "data_offsets": [begin,
+end]}`` (plus an optional
 ``"__metadata__"`` string map); then the byte buffer, offsets relative to its start, little-endian, C order.
 
-Every claim of the header is checked before a byte of data is read: the length fits the file, the JSON is an object
-without duplicate names, each dtype is known, each shape is a list of non-negative integers, ``end - begin`` equals
-``prod(shape)·itemsize``, and the tensors tile the buffer exactly (no overlap, no hole, no trailing bytes), as the
-``safetensors`` library also requires. A violation raises :class:`SafetensorsError` naming the file and the tensor.
+Every claim of the header is checked before a byte of data is read: the length fits the file, the JSON is an
+object without duplicate names, each dtype is known, each shape is a list of non-negative integers, ``end -
+begin`` equals
+``prod(shape)·itemsize``, and the tensors tile the buffer exactly (no overlap, no hole, no trailing bytes), as
+the
+``safetensors`` library also requires. A violation raises :class:`SafetensorsError` naming the file and the
+tensor.
 
-This reader exists because ``safetensors.numpy`` cannot return bfloat16 (numpy has no such dtype); here BF16 is widened
-exactly to float32 by a 16-bit shift. The ``safetensors`` library remains the writer, and the tests check this reader
-against it.
+This reader exists because ``safetensors.numpy`` cannot return bfloat16 (numpy has no such dtype); here BF16
+is widened exactly to float32 by a 16-bit shift. The ``safetensors`` library remains the writer, and the tests
+check this reader against it.
 """
 
 from __future__ import annotations
@@ -32,10 +36,22 @@ __all__ = ["FLOAT_DTYPES", "SafetensorsError", "TensorInfo", "read_header", "rea
 
 #: Item sizes of the safetensors dtype names (the ones a header may legally contain).
 ITEMSIZE = {
-    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1,
-    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
-    "I32": 4, "U32": 4, "F32": 4,
-    "I64": 8, "U64": 8, "F64": 8,
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E5M2": 1,
+    "F8_E4M3": 1,
+    "F8_E8M0": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "I64": 8,
+    "U64": 8,
+    "F64": 8,
 }
 #: Floating dtypes this reader returns as numpy arrays (BF16 as float32, exactly).
 FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
@@ -45,7 +61,7 @@ MAX_HEADER = 100_000_000  # the safetensors library's own limit
 
 @dataclass(frozen=True)
 class TensorInfo:
-    """One header entry, validated: ``dtype`` name, ``shape``, absolute byte ``offset`` and ``nbytes`` in the file."""
+    """One validated header entry: ``dtype`` name, ``shape``, absolute byte ``offset``, ``nbytes``."""
 
     dtype: str
     shape: tuple[int, ...]
@@ -68,12 +84,16 @@ def _is_int(x: object) -> bool:
 
 def _entry(name: str, e: object, data_start: int, data_len: int) -> TensorInfo:
     if not isinstance(e, dict) or set(e) != {"dtype", "shape", "data_offsets"}:
-        raise SafetensorsError(f"tensor {name!r}: entry must have exactly dtype, shape, data_offsets; got {e!r}")
+        raise SafetensorsError(
+            f"tensor {name!r}: entry must have exactly dtype, shape, data_offsets; got {e!r}"
+        )
     dtype, shape, offsets = e["dtype"], e["shape"], e["data_offsets"]
     if dtype not in ITEMSIZE:
         raise SafetensorsError(f"tensor {name!r}: unknown dtype {dtype!r}")
     if not isinstance(shape, list) or not all(_is_int(n) and n >= 0 for n in shape):
-        raise SafetensorsError(f"tensor {name!r}: shape must be a list of non-negative integers, got {shape!r}")
+        raise SafetensorsError(
+            f"tensor {name!r}: shape must be a list of non-negative integers, got {shape!r}"
+        )
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(o) for o in offsets)):
         raise SafetensorsError(f"tensor {name!r}: data_offsets must be two integers, got {offsets!r}")
     begin, end = offsets
@@ -102,7 +122,8 @@ def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, TensorInfo], di
             (n,) = struct.unpack("<Q", head)
             if n > MAX_HEADER or 8 + n > size:
                 raise SafetensorsError(
-                    f"{path}: header length field says {n} bytes but the file has {size} (truncated or not safetensors)"
+                    f"{path}: header length field says {n} bytes but the file has {size} "
+                    "(truncated, or not safetensors)"
                 )
             raw = f.read(n)
     except OSError as e:
@@ -136,12 +157,15 @@ def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, TensorInfo], di
 
 
 def read_tensors(
-    path: str | os.PathLike[str], names: Iterable[str] | None = None, header: dict[str, TensorInfo] | None = None
+    path: str | os.PathLike[str],
+    names: Iterable[str] | None = None,
+    header: dict[str, TensorInfo] | None = None,
 ) -> dict[str, np.ndarray]:
     """Read the named tensors (all when ``names`` is None) as owned numpy arrays.
 
     F16, F32 and F64 keep their type; BF16 is widened exactly to float32. Any other dtype raises
-    :class:`SafetensorsError` naming the tensor. ``header``, when given, is ``read_header(path)[0]`` already read.
+    :class:`SafetensorsError` naming the tensor. ``header``, when given, is ``read_header(path)[0]`` already
+    read.
     """
     path = Path(path)
     tensors = read_header(path)[0] if header is None else header

@@ -1,9 +1,9 @@
 """GPT-2's byte-level BPE tokenizer, read from a model directory through the ``tokenizers`` library.
 
-A directory provides either ``tokenizer.json`` (the ``tokenizers`` serialisation, which ``transformers`` writes) or
-OpenAI's pair ``vocab.json`` + ``merges.txt``; from the pair the GPT-2 pipeline is assembled: byte-level
-pre-tokenisation with GPT-2's split regex and no added prefix space, BPE, byte-level decoding. Decoding the encoding of
-any text returns the text.
+A directory provides either ``tokenizer.json`` (the ``tokenizers`` serialisation, which ``transformers``
+writes) or OpenAI's pair ``vocab.json`` + ``merges.txt``; from the pair the GPT-2 pipeline is assembled:
+byte-level pre-tokenisation with GPT-2's split regex and no added prefix space, BPE, byte-level decoding.
+Decoding the encoding of any text returns the text.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ def _tokenizers():  # type: ignore[no-untyped-def]
     try:
         import tokenizers
     except ImportError:
-        raise ImportError("the GPT-2 tokenizer needs the `tokenizers` package: pip install 'lampnum[gpt2]'") from None
+        raise ImportError(
+            "the GPT-2 tokenizer needs the `tokenizers` package: pip install 'lampnum[gpt2]'"
+        ) from None
     return tokenizers
 
 
@@ -59,20 +61,23 @@ class Tokenizer:
 
     def encode(self, text: str) -> np.ndarray:
         """Token ids of ``text`` (no special tokens added), int64 [n]."""
-        return np.asarray(self.backend.encode(text, add_special_tokens=False).ids, dtype=np.int64)  # type: ignore
+        encoding = self.backend.encode(text, add_special_tokens=False)  # type: ignore[attr-defined]
+        return np.asarray(encoding.ids, dtype=np.int64)
 
     def decode(self, ids: object) -> str:
         """The text of token ids ``ids`` (a 1-D integer sequence)."""
         a = np.asarray(ids)
         if a.ndim != 1 or (a.size and a.dtype.kind not in "iu"):
-            raise ValueError(f"decode takes a 1-D sequence of integer ids, got shape {a.shape}, dtype {a.dtype}")
+            raise ValueError(
+                f"decode takes a 1-D sequence of integer ids, got shape {a.shape}, dtype {a.dtype}"
+            )
         if a.size and (a.min() < 0 or a.max() >= self.vocab_size):
             raise ValueError(f"token ids must lie in [0, {self.vocab_size})")
         return str(self.backend.decode([int(i) for i in a], skip_special_tokens=False))  # type: ignore
 
 
 def load_tokenizer(path: str | os.PathLike[str] | None = None) -> Tokenizer:
-    """The tokenizer of the model directory ``path``; ``None`` for the shipped model's (``lampnum/gpt2/data``)."""
+    """The tokenizer of model directory ``path``; ``None``: the shipped model's (``lampnum/gpt2/data``)."""
     if path is None:
         from importlib import resources
 

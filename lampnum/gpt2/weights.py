@@ -1,15 +1,18 @@
 """GPT-2 checkpoints: reading Hugging Face directories and lampnum's ``.npz``, validating, writing.
 
-Parameters are kept under the checkpoint's own names, without the ``transformer.`` prefix that ``GPT2LMHeadModel``
-adds: ``wte.weight`` [vocab_size, n_embd], ``wpe.weight`` [n_positions, n_embd], per block ``h.{i}.ln_1.weight`` …,
-``ln_f.weight``, ``ln_f.bias``. The four linear layers of a block are ``transformers``' ``Conv1D`` and store their
-weight as [in, out] (``y = x @ W + b``), the transpose of ``nn.Linear``: ``h.{i}.attn.c_attn.weight`` [n_embd,
-3·n_embd] (query, key, value side by side), ``h.{i}.attn.c_proj.weight`` [n_embd, n_embd], ``h.{i}.mlp.c_fc.weight``
-[n_embd, n_inner], ``h.{i}.mlp.c_proj.weight`` [n_inner, n_embd]. The output head is tied to ``wte.weight``; a stored
+Parameters are kept under the checkpoint's own names, without the ``transformer.`` prefix that
+``GPT2LMHeadModel`` adds: ``wte.weight`` [vocab_size, n_embd], ``wpe.weight`` [n_positions, n_embd], per block
+``h.{i}.ln_1.weight`` …,
+``ln_f.weight``, ``ln_f.bias``. The four linear layers of a block are ``transformers``' ``Conv1D`` and store
+their weight as [in, out] (``y = x @ W + b``), the transpose of ``nn.Linear``: ``h.{i}.attn.c_attn.weight``
+[n_embd, 3·n_embd] (query, key, value side by side), ``h.{i}.attn.c_proj.weight`` [n_embd, n_embd],
+``h.{i}.mlp.c_fc.weight`` [n_embd, n_inner], ``h.{i}.mlp.c_proj.weight`` [n_inner, n_embd]. The output head is
+tied to ``wte.weight``; a stored
 ``lm_head.weight`` [vocab_size, n_embd] must equal it (or the config must say ``tie_word_embeddings: false``).
 
-Nothing is ever unpickled: ``pytorch_model.bin`` and other pickle-based files are refused with the command that converts
-them. Every error is a :class:`CheckpointError` (a ``ValueError``) naming the file and, where there is one, the key.
+Nothing is ever unpickled: ``pytorch_model.bin`` and other pickle-based files are refused with the command
+that converts them. Every error is a :class:`CheckpointError` (a ``ValueError``) naming the file and, where
+there is one, the key.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import zipfile
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,8 +32,16 @@ from lampnum.gpt2.errors import CheckpointError
 from lampnum.gpt2.safetensors_io import FLOAT_DTYPES, read_header, read_tensors
 
 __all__ = [
-    "CheckpointError", "NPZ_FORMAT", "PICKLE_SUFFIXES", "check_params", "expected_shapes", "export_hf",
-    "random_params", "read_checkpoint", "write_hf_dir", "write_npz",
+    "CheckpointError",
+    "NPZ_FORMAT",
+    "PICKLE_SUFFIXES",
+    "check_params",
+    "expected_shapes",
+    "export_hf",
+    "random_params",
+    "read_checkpoint",
+    "write_hf_dir",
+    "write_npz",
 ]
 
 NPZ_FORMAT = "lampnum.gpt2/1"
@@ -49,19 +61,27 @@ def _convert_hint(path: Path) -> str:
 
 
 def expected_shapes(config: GPT2Config) -> dict[str, tuple[int, ...]]:
-    """Name -> shape of every parameter of a GPT-2 with ``config`` (untied ``lm_head.weight`` included if any)."""
+    """Name -> shape of every parameter of a GPT-2 with ``config`` (with ``lm_head.weight`` if untied)."""
     d, f, v = config.n_embd, config.n_inner, config.vocab_size
     shapes: dict[str, tuple[int, ...]] = {"wte.weight": (v, d), "wpe.weight": (config.n_positions, d)}
     for i in range(config.n_layer):
         h = f"h.{i}."
-        shapes.update({
-            h + "ln_1.weight": (d,), h + "ln_1.bias": (d,),
-            h + "attn.c_attn.weight": (d, 3 * d), h + "attn.c_attn.bias": (3 * d,),
-            h + "attn.c_proj.weight": (d, d), h + "attn.c_proj.bias": (d,),
-            h + "ln_2.weight": (d,), h + "ln_2.bias": (d,),
-            h + "mlp.c_fc.weight": (d, f), h + "mlp.c_fc.bias": (f,),
-            h + "mlp.c_proj.weight": (f, d), h + "mlp.c_proj.bias": (d,),
-        })
+        shapes.update(
+            {
+                h + "ln_1.weight": (d,),
+                h + "ln_1.bias": (d,),
+                h + "attn.c_attn.weight": (d, 3 * d),
+                h + "attn.c_attn.bias": (3 * d,),
+                h + "attn.c_proj.weight": (d, d),
+                h + "attn.c_proj.bias": (d,),
+                h + "ln_2.weight": (d,),
+                h + "ln_2.bias": (d,),
+                h + "mlp.c_fc.weight": (d, f),
+                h + "mlp.c_fc.bias": (f,),
+                h + "mlp.c_proj.weight": (f, d),
+                h + "mlp.c_proj.bias": (d,),
+            }
+        )
     shapes.update({"ln_f.weight": (d,), "ln_f.bias": (d,)})
     if not config.tie_word_embeddings:
         shapes["lm_head.weight"] = (v, d)
@@ -69,19 +89,27 @@ def expected_shapes(config: GPT2Config) -> dict[str, tuple[int, ...]]:
 
 
 def _is_buffer(name: str, n_layer: int) -> bool:
-    """Non-parameter buffers older ``transformers`` saved: the causal mask ``h.{i}.attn.bias`` and ``masked_bias``."""
+    """Buffers older ``transformers`` saved: the causal mask ``h.{i}.attn.bias``, and ``masked_bias``."""
     parts = name.split(".")
-    return (len(parts) == 4 and parts[0] == "h" and parts[1].isdigit() and int(parts[1]) < n_layer
-            and parts[2] == "attn" and parts[3] in ("bias", "masked_bias"))
+    return (
+        len(parts) == 4
+        and parts[0] == "h"
+        and parts[1].isdigit()
+        and int(parts[1]) < n_layer
+        and parts[2] == "attn"
+        and parts[3] in ("bias", "masked_bias")
+    )
 
 
 def _canonical_names(names: list[str], source: str) -> dict[str, str]:
-    """Map stored name -> canonical name (prefix ``transformer.`` removed; ``lm_head.weight`` never has one)."""
+    """Map stored name -> canonical name (``transformer.`` removed; ``lm_head.weight`` never has it)."""
     out: dict[str, str] = {}
     for name in names:
-        canon = name[len(_PREFIX):] if name.startswith(_PREFIX) else name
+        canon = name[len(_PREFIX) :] if name.startswith(_PREFIX) else name
         if canon in out.values():
-            raise CheckpointError(f"{source}: {canon!r} is stored twice (with and without the {_PREFIX!r} prefix)")
+            raise CheckpointError(
+                f"{source}: {canon!r} is stored twice (with and without the {_PREFIX!r} prefix)"
+            )
         out[name] = canon
     return out
 
@@ -90,20 +118,29 @@ def _select(names: list[str], config: GPT2Config, source: str) -> dict[str, str]
     """Check the stored names against ``config``; return stored -> canonical for the tensors to read."""
     canon = _canonical_names(names, source)
     shapes = expected_shapes(config)
-    extra = sorted(s for s, c in canon.items()
-                   if c not in shapes and c != "lm_head.weight" and not _is_buffer(c, config.n_layer))
+    extra = sorted(
+        s
+        for s, c in canon.items()
+        if c not in shapes and c != "lm_head.weight" and not _is_buffer(c, config.n_layer)
+    )
     if extra:
-        raise CheckpointError(f"{source}: unexpected key(s) {extra[:5]} for a GPT-2 with n_layer={config.n_layer}")
+        raise CheckpointError(
+            f"{source}: unexpected key(s) {extra[:5]} for a GPT-2 with n_layer={config.n_layer}"
+        )
     missing = sorted(set(shapes) - set(canon.values()))
     if missing:
         raise CheckpointError(f"{source}: missing key(s) {missing[:5]}{' …' if len(missing) > 5 else ''}")
     return {s: c for s, c in canon.items() if not _is_buffer(c, config.n_layer)}
 
 
-def check_params(params: Mapping[str, np.ndarray], config: GPT2Config, source: str = "params") -> dict[str, np.ndarray]:
-    """Validate names, shapes, dtypes and finiteness; resolve a stored tied ``lm_head.weight``. Returns a new dict.
+def check_params(
+    params: Mapping[str, np.ndarray], config: GPT2Config, source: str = "params"
+) -> dict[str, np.ndarray]:
+    """Validate names, shapes, dtypes and finiteness; resolve a stored tied ``lm_head.weight``. Returns a new
+    dict.
 
-    Raises :class:`CheckpointError` naming the key. A stored ``lm_head.weight`` with ``tie_word_embeddings`` must equal
+    Raises :class:`CheckpointError` naming the key. A stored ``lm_head.weight`` with ``tie_word_embeddings``
+    must equal
     ``wte.weight`` exactly and is then dropped; the model always reads the head from ``wte.weight`` when tied.
     """
     shapes = expected_shapes(config)
@@ -126,14 +163,17 @@ def check_params(params: Mapping[str, np.ndarray], config: GPT2Config, source: s
             what = a.dtype if isinstance(a, np.ndarray) else type(a).__name__
             raise CheckpointError(f"{source}: {name} has dtype {what}; expected float16, float32 or float64")
         if a.shape != shapes[name]:
-            raise CheckpointError(f"{source}: {name} has shape {list(a.shape)}, expected {list(shapes[name])}")
+            raise CheckpointError(
+                f"{source}: {name} has shape {list(a.shape)}, expected {list(shapes[name])}"
+            )
         if not np.all(np.isfinite(a)):
             raise CheckpointError(f"{source}: {name} holds non-finite values")
     return params
 
 
 def _read_safetensors(files: Mapping[Path, set[str] | None], config: GPT2Config) -> dict[str, np.ndarray]:
-    """Read the parameters from one file, or from the shards of an index (file -> the names the index puts there).
+    """Read the parameters from one file, or from the shards of an index (file -> the names the index puts
+    there).
 
     All headers are validated, and the names checked against ``config``, before any tensor data is read.
     """
@@ -165,7 +205,7 @@ def _read_safetensors(files: Mapping[Path, set[str] | None], config: GPT2Config)
 
 
 def _weight_files(path: Path) -> dict[Path, set[str] | None]:
-    """The safetensors file(s) of a Hugging Face directory; pickle-only directories get the conversion command."""
+    """The safetensors file(s) of a Hugging Face directory; a pickle-only one gets the conversion command."""
     single, index = path / "model.safetensors", path / "model.safetensors.index.json"
     if single.is_file():
         return {single: None}
@@ -173,24 +213,33 @@ def _weight_files(path: Path) -> dict[Path, set[str] | None]:
         pickles = sorted(p for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
         if pickles:
             raise CheckpointError(_convert_hint(pickles[0]))
-        raise CheckpointError(f"{path}: no model.safetensors (or model.safetensors.index.json) in this directory")
+        raise CheckpointError(
+            f"{path}: no model.safetensors (or model.safetensors.index.json) in this directory"
+        )
     try:
         weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
         if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
             raise TypeError("weight_map must map tensor names to file names")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{index}: not a safetensors index with a weight_map ({type(e).__name__}: {e})") from None
+        raise CheckpointError(
+            f"{index}: not a safetensors index with a weight_map ({type(e).__name__}: {e})"
+        ) from None
     shards: dict[Path, set[str] | None] = {}
     for name, file in weight_map.items():
         if Path(file).name != file or not file.endswith(".safetensors"):
-            raise CheckpointError(f"{index}: shard {file!r} for {name!r} is not a .safetensors file in this directory")
+            raise CheckpointError(
+                f"{index}: shard {file!r} for {name!r} is not a .safetensors file in this directory"
+            )
         shards.setdefault(path / file, set()).add(name)  # type: ignore[union-attr]
     return shards
 
 
 def _read_npz(path: Path) -> tuple[GPT2Config, dict[str, np.ndarray]]:
     try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:  # our handle: closed even on bad zips
+        with (
+            open(path, "rb") as f,
+            np.load(f, allow_pickle=False) as z,
+        ):  # our handle: closed even on bad zips
             if "__format__" not in z.files or str(z["__format__"]) != NPZ_FORMAT:
                 raise CheckpointError(f"{path}: not a lampnum GPT-2 export (no __format__ = {NPZ_FORMAT!r})")
             if "__config__" not in z.files:
@@ -212,8 +261,8 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[GPT2Config, dict[str,
     """Read and validate a checkpoint; return ``(config, params)`` with canonical names and stored dtypes.
 
     ``path`` is a Hugging Face directory (``config.json`` + ``model.safetensors`` or a sharded
-    ``model.safetensors.index.json``), a ``.safetensors`` file beside its ``config.json``, or a lampnum ``.npz``.
-    F16, F32 and F64 tensors keep their dtype; BF16 becomes float32 (exactly).
+    ``model.safetensors.index.json``), a ``.safetensors`` file beside its ``config.json``, or a lampnum
+    ``.npz``. F16, F32 and F64 tensors keep their dtype; BF16 becomes float32 (exactly).
     """
     path = Path(path)
     if path.suffix in PICKLE_SUFFIXES:
@@ -234,16 +283,21 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[GPT2Config, dict[str,
 
 
 def write_npz(path: str | os.PathLike[str], config: GPT2Config, params: Mapping[str, np.ndarray]) -> None:
-    """Write lampnum's ``.npz`` layout: canonical names, ``__config__`` (JSON) and ``__format__``; no pickles."""
+    """Write lampnum's ``.npz``: canonical names, ``__config__`` (JSON), ``__format__``; no pickles."""
     params = check_params(params, config)
-    np.savez(Path(path), __format__=np.array(NPZ_FORMAT), __config__=np.array(json.dumps(config.to_dict())),
-             **params)
+    arrays: dict[str, Any] = {
+        "__format__": np.array(NPZ_FORMAT),
+        "__config__": np.array(json.dumps(config.to_dict())),
+        **params,
+    }
+    np.savez(Path(path), **arrays)
 
 
 def write_hf_dir(path: str | os.PathLike[str], config: GPT2Config, params: Mapping[str, np.ndarray]) -> None:
     """Write ``config.json`` + ``model.safetensors`` (names without prefix, as OpenAI's GPT-2 on the Hub).
 
-    ``transformers.GPT2LMHeadModel.from_pretrained`` and :func:`read_checkpoint` both read the result. Needs the
+    ``transformers.GPT2LMHeadModel.from_pretrained`` and :func:`read_checkpoint` both read the result. Needs
+    the
     ``safetensors`` package (the ``gpt2`` extra).
     """
     from safetensors.numpy import save_file
@@ -252,8 +306,11 @@ def write_hf_dir(path: str | os.PathLike[str], config: GPT2Config, params: Mappi
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
-    save_file({k: np.ascontiguousarray(v) for k, v in params.items()}, str(path / "model.safetensors"),
-              metadata={"format": "pt"})
+    save_file(
+        {k: np.ascontiguousarray(v) for k, v in params.items()},
+        str(path / "model.safetensors"),
+        metadata={"format": "pt"},
+    )
 
 
 def random_params(
@@ -263,7 +320,7 @@ def random_params(
 
     ``std=0.02`` is GPT-2's initialisation scale; tests use larger values so that no parameter is neutral.
     """
-    out = {}
+    out: dict[str, np.ndarray] = {}
     for name, shape in expected_shapes(config).items():
         a = rng.standard_normal(shape, dtype=np.float32) * np.float32(std)
         if name.endswith(("ln_1.weight", "ln_2.weight", "ln_f.weight")):
@@ -273,12 +330,15 @@ def random_params(
 
 
 def export_hf(source: str, out: str | os.PathLike[str], dtype: str = "float32") -> Path:
-    """Convert a GPT-2 that ``transformers`` can load (Hub id or directory, any of its formats) to lampnum's layout.
+    """Convert a GPT-2 that ``transformers`` can load (Hub id or directory, any of its formats) to lampnum's
+    layout.
 
-    ``out`` ending in ``.npz`` gets lampnum's ``.npz``; anything else becomes a directory with ``config.json``,
-    ``model.safetensors`` and, when the source has one, ``tokenizer.json``. ``dtype`` is ``"float32"`` (exact for
-    fp16/bf16/fp32 sources) or ``"float16"``. Needs the ``hf`` extra (torch, transformers); this is the one place where
-    a pickle-based checkpoint may be read, by ``transformers`` (``torch.load(weights_only=True)``), at your request.
+    ``out`` ending in ``.npz`` gets lampnum's ``.npz``; anything else becomes a directory with
+    ``config.json``,
+    ``model.safetensors`` and, when the source has one, ``tokenizer.json``. ``dtype`` is ``"float32"`` (exact
+    for fp16/bf16/fp32 sources) or ``"float16"``. Needs the ``hf`` extra (torch, transformers); this is the
+    one place where a pickle-based checkpoint may be read, by ``transformers``
+    (``torch.load(weights_only=True)``), at your request.
     """
     try:
         import torch
@@ -291,8 +351,11 @@ def export_hf(source: str, out: str | os.PathLike[str], dtype: str = "float32") 
     config = GPT2Config.from_dict(hf.config.to_dict(), source=f"{source} (config)")
     with torch.no_grad():
         params = {k: v.detach().cpu().float().numpy().astype(dtype) for k, v in hf.state_dict().items()}
-    params = check_params({k: v for k, v in params.items()
-                           if not _is_buffer(k.removeprefix(_PREFIX), config.n_layer)}, config, str(source))
+    params = check_params(
+        {k: v for k, v in params.items() if not _is_buffer(k.removeprefix(_PREFIX), config.n_layer)},
+        config,
+        str(source),
+    )
     out = Path(out)
     if out.suffix == ".npz":
         out.parent.mkdir(parents=True, exist_ok=True)

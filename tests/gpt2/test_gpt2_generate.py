@@ -10,18 +10,18 @@ import lampnum.gpt2 as g
 from lampnum.gpt2.generate import generate, sample_next
 
 
-def test_cached_decoding_gives_the_full_forward_logits(tiny_model) -> None:  # type: ignore[no-untyped-def]
+def test_cached_decoding_gives_the_full_forward_logits(tiny_model) -> None:
     ids = np.random.default_rng(0).integers(0, 100, (2, 12))
     full = tiny_model.logits(ids)
     logits, cache = tiny_model.forward(ids[:, :5])
     steps = [logits]
     for t in range(5, 12, 3):  # chunks of 3, 3, 1 tokens after the 5-token prompt
-        logits, cache = tiny_model.forward(ids[:, t:t + 3], cache=cache)
+        logits, cache = tiny_model.forward(ids[:, t : t + 3], cache=cache)
         steps.append(logits)
     np.testing.assert_allclose(np.concatenate(steps, axis=1), full, rtol=0, atol=1e-13 * np.abs(full).max())
 
 
-def test_greedy_generation_is_argmax_of_the_uncached_forward(tiny_model) -> None:  # type: ignore[no-untyped-def]
+def test_greedy_generation_is_argmax_of_the_uncached_forward(tiny_model) -> None:
     ids = np.array([[3, 1, 4], [1, 5, 9]])
     out = generate(tiny_model, ids, 10)
     expected = ids
@@ -44,20 +44,22 @@ def test_sampling_follows_the_tempered_distribution() -> None:
     assert counts[2:].sum() == 0 and chisquare(counts[:2], n * p2).pvalue > 1e-3
 
 
-def test_sampling_is_reproducible_and_needs_a_generator(tiny_model) -> None:  # type: ignore[no-untyped-def]
+def test_sampling_is_reproducible_and_needs_a_generator(tiny_model) -> None:
     ids = np.array([7, 8, 9])
     a = generate(tiny_model, ids, 6, temperature=1.0, top_k=5, rng=np.random.default_rng(3))
     b = generate(tiny_model, ids, 6, temperature=1.0, top_k=5, rng=np.random.default_rng(3))
     np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(generate(tiny_model, ids, 6, temperature=1.0, top_k=1, rng=np.random.default_rng(4)),
-                                  generate(tiny_model, ids, 6))  # top-1 sampling is greedy
+    np.testing.assert_array_equal(
+        generate(tiny_model, ids, 6, temperature=1.0, top_k=1, rng=np.random.default_rng(4)),
+        generate(tiny_model, ids, 6),
+    )  # top-1 sampling is greedy
     with pytest.raises(TypeError, match="numpy.random.Generator"):
         generate(tiny_model, ids, 2, temperature=1.0)
     with pytest.raises(ValueError, match="top_k"):
         sample_next(np.zeros(4), temperature=1.0, top_k=5, rng=np.random.default_rng())
 
 
-def test_context_and_id_validation(tiny_model) -> None:  # type: ignore[no-untyped-def]
+def test_context_and_id_validation(tiny_model) -> None:
     with pytest.raises(ValueError, match="exceed the model's n_positions = 64"):
         generate(tiny_model, np.arange(60), 5)
     with pytest.raises(ValueError, match="exceed the model's n_positions"):

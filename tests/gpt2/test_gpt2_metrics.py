@@ -23,15 +23,15 @@ def mp_kl(ref: np.ndarray, test: np.ndarray) -> float:
     ctx = mpmath.MPContext()
     ctx.dps = 60
     total = ctx.mpf(0)
-    for a, b in zip(ref.reshape(-1, ref.shape[-1]), test.reshape(-1, test.shape[-1])):
+    for a, b in zip(ref.reshape(-1, ref.shape[-1]), test.reshape(-1, test.shape[-1]), strict=True):
         la, lb = [ctx.mpf(float(v)) for v in a], [ctx.mpf(float(v)) for v in b]
         za, zb = ctx.log(ctx.fsum(ctx.exp(v) for v in la)), ctx.log(ctx.fsum(ctx.exp(v) for v in lb))
-        total += ctx.fsum(ctx.exp(x - za) * ((x - za) - (y - zb)) for x, y in zip(la, lb))
+        total += ctx.fsum(ctx.exp(x - za) * ((x - za) - (y - zb)) for x, y in zip(la, lb, strict=True))
     return float(total / (ref.size // ref.shape[-1]))
 
 
 @pytest.mark.parametrize("delta", [1e-3, 1e-6, 1e-9])
-def test_kl_keeps_relative_accuracy_for_tiny_divergences(delta) -> None:  # type: ignore[no-untyped-def]
+def test_kl_keeps_relative_accuracy_for_tiny_divergences(delta) -> None:
     rng = np.random.default_rng(1)
     ref = rng.normal(size=(3, 40)) * 4
     test = ref + delta * rng.normal(size=ref.shape)
@@ -66,7 +66,8 @@ def test_cross_entropy_and_perplexity_match_torch() -> None:
     rng = np.random.default_rng(3)
     logits, ids = rng.normal(size=(2, 9, 13)), rng.integers(0, 13, (2, 9))
     expected = torch.nn.functional.cross_entropy(
-        torch.as_tensor(logits[:, :-1].reshape(-1, 13)), torch.as_tensor(ids[:, 1:].reshape(-1))).item()
+        torch.as_tensor(logits[:, :-1].reshape(-1, 13)), torch.as_tensor(ids[:, 1:].reshape(-1))
+    ).item()
     assert cross_entropy(logits, ids) == pytest.approx(expected, rel=1e-13)
     assert perplexity(logits, ids) == pytest.approx(np.exp(expected), rel=1e-13)
     with pytest.raises(ValueError, match="n_seq >= 2"):

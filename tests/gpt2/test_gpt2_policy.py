@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import lampnum as ln
-import lampnum.gpt2 as g
 from lampnum.gpt2.metrics import kl_divergence
 from lampnum.gpt2.model import gpt2
 from lampnum.gpt2.policy import ELEMENTWISE_SITES, MATMUL_SITES, PRESETS, Context, Policy, quantize_weight
@@ -37,24 +36,33 @@ def test_presets_follow_their_documentation() -> None:
     assert set(PRESETS) == {"fp64", "fp32", "bf16", "bf16-acc", "fp16", "e4m3-weights", "paper"}
 
 
-@pytest.mark.parametrize("call, error, pattern", [
-    (lambda: Policy.preset("fp7"), ValueError, "unknown preset 'fp7'"),
-    (lambda: Policy.preset("paper"), ValueError, "needs m_bits"),
-    (lambda: Policy.preset("paper", m_bits=24), ValueError, "needs m_bits"),
-    (lambda: Policy.preset("fp32", m_bits=3), ValueError, "m_bits applies to the 'paper' preset only"),
-    (lambda: Policy(matmul={"qk": None}), ValueError, r"unknown site\(s\) \['qk'\]"),
-    (lambda: Policy(matmul={"score": "bf16"}), TypeError, "takes a lampnum.MatmulSpec"),
-    (lambda: Policy(elementwise={"gelu": "fp7"}), ValueError, "unknown format 'fp7'"),
-    (lambda: Policy(dtype="float16"), ValueError, "dtype must be one of"),
-    (lambda: Policy(dtype="float32", matmul={"fc": ln.MatmulSpec(accumulator="fp64")}), ValueError,
-     "float32 working arrays cannot hold"),
-    (lambda: Policy(dtype="float32", elementwise={"softmax": ln.Format(p=30, emax=127)}), ValueError,
-     "float32 working arrays cannot hold"),
-    (lambda: Policy(layers={-1: {"gelu": "bf16"}}), ValueError, "block indices"),
-    (lambda: Policy(layers={0: {"gelu2": "bf16"}}), ValueError, "unknown site 'gelu2'"),
-    (lambda: Policy().spec("gelu", 0), ValueError, "not a matrix-product site"),
-])
-def test_invalid_policies_are_refused(call, error, pattern) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    "call, error, pattern",
+    [
+        (lambda: Policy.preset("fp7"), ValueError, "unknown preset 'fp7'"),
+        (lambda: Policy.preset("paper"), ValueError, "needs m_bits"),
+        (lambda: Policy.preset("paper", m_bits=24), ValueError, "needs m_bits"),
+        (lambda: Policy.preset("fp32", m_bits=3), ValueError, "m_bits applies to the 'paper' preset only"),
+        (lambda: Policy(matmul={"qk": None}), ValueError, r"unknown site\(s\) \['qk'\]"),
+        (lambda: Policy(matmul={"score": "bf16"}), TypeError, "takes a lampnum.MatmulSpec"),
+        (lambda: Policy(elementwise={"gelu": "fp7"}), ValueError, "unknown format 'fp7'"),
+        (lambda: Policy(dtype="float16"), ValueError, "dtype must be one of"),
+        (
+            lambda: Policy(dtype="float32", matmul={"fc": ln.MatmulSpec(accumulator="fp64")}),
+            ValueError,
+            "float32 working arrays cannot hold",
+        ),
+        (
+            lambda: Policy(dtype="float32", elementwise={"softmax": ln.Format(p=30, emax=127)}),
+            ValueError,
+            "float32 working arrays cannot hold",
+        ),
+        (lambda: Policy(layers={-1: {"gelu": "bf16"}}), ValueError, "block indices"),
+        (lambda: Policy(layers={0: {"gelu2": "bf16"}}), ValueError, "unknown site 'gelu2'"),
+        (lambda: Policy().spec("gelu", 0), ValueError, "not a matrix-product site"),
+    ],
+)
+def test_invalid_policies_are_refused(call, error, pattern) -> None:
     with pytest.raises(error, match=pattern):
         call()
 
@@ -79,15 +87,17 @@ class Recording(Context):
         super().__init__(policy)
         self.seen: dict[tuple[str, int | None], list[np.ndarray]] = {}
 
-    def elementwise(self, site, layer, fn, *args):  # type: ignore[no-untyped-def]
+    def elementwise(self, site, layer, fn, *args):
         out = super().elementwise(site, layer, fn, *args)
         self.seen.setdefault((site, layer), []).append(out)
         return out
 
 
-def test_rounding_hooks_cover_every_stage_and_round_to_their_formats(tiny_model) -> None:  # type: ignore[no-untyped-def]
-    policy = Policy(elementwise={"softmax": "bf16", "gelu": "fp16", "layernorm": "e4m3", "residual": "bf16"},
-                    layers={1: {"gelu": "e5m2"}})
+def test_rounding_hooks_cover_every_stage_and_round_to_their_formats(tiny_model) -> None:
+    policy = Policy(
+        elementwise={"softmax": "bf16", "gelu": "fp16", "layernorm": "e4m3", "residual": "bf16"},
+        layers={1: {"gelu": "e5m2"}},
+    )
     ctx = Recording(policy)
     ids = np.random.default_rng(0).integers(0, 100, (2, 9))
     logits, _ = gpt2(ids, tiny_model.params_for(policy), tiny_model.config, ctx)
@@ -118,14 +128,16 @@ def test_quantize_weight_is_a_scaled_e4m3_rounding() -> None:
     np.testing.assert_array_equal(quantize_weight(w_edge, e4m3), w_edge)
 
 
-def test_e4m3_weights_policy_uses_quantised_weights(tiny_model) -> None:  # type: ignore[no-untyped-def]
+def test_e4m3_weights_policy_uses_quantised_weights(tiny_model) -> None:
     policy = Policy.preset("e4m3-weights")
     params = tiny_model.params_for(policy)
     for i in range(tiny_model.config.n_layer):
         for name in ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"):
             key = f"h.{i}.{name}"
             assert params[key].dtype == np.float32
-            np.testing.assert_array_equal(params[key], quantize_weight(tiny_model.params[key], ln.format("e4m3")))
+            np.testing.assert_array_equal(
+                params[key], quantize_weight(tiny_model.params[key], ln.format("e4m3"))
+            )
     np.testing.assert_array_equal(params["wte.weight"], tiny_model.params["wte.weight"].astype(np.float32))
     assert tiny_model.params_for(policy) is params  # prepared once
     ids = np.arange(20) % 100
@@ -134,10 +146,21 @@ def test_e4m3_weights_policy_uses_quantised_weights(tiny_model) -> None:  # type
     assert kl > 1e3 * kl32 and kl < 0.5
 
 
-def test_run_reports_time_per_site(tiny_model) -> None:  # type: ignore[no-untyped-def]
+def test_run_reports_time_per_site(tiny_model) -> None:
     out = tiny_model.run(np.arange(10), Policy.preset("fp32"))
     assert out.logits.dtype == np.float32 and out.stats.recompute_rate == {}
     n = tiny_model.config.n_layer
-    assert out.stats.calls == {"residual": 2 * n + 1, "layernorm": 2 * n + 1, "qkv": n, "score": n, "softmax": n,
-                               "value": n, "attn_proj": n, "fc": n, "gelu": n, "mlp_proj": n, "lm_head": 1}
+    assert out.stats.calls == {
+        "residual": 2 * n + 1,
+        "layernorm": 2 * n + 1,
+        "qkv": n,
+        "score": n,
+        "softmax": n,
+        "value": n,
+        "attn_proj": n,
+        "fc": n,
+        "gelu": n,
+        "mlp_proj": n,
+        "lm_head": 1,
+    }
     assert 0 < sum(out.stats.seconds.values()) <= out.stats.total_seconds

@@ -1,4 +1,4 @@
-"""A GPT-2-small-shaped checkpoint (124M random fp16 weights) written here, loaded, and run against transformers."""
+"""A GPT-2-small-shaped checkpoint (124M random fp16 weights) written here, loaded, and run against torch."""
 
 from __future__ import annotations
 
@@ -14,12 +14,15 @@ safetensors_numpy = pytest.importorskip("safetensors.numpy")
 
 
 @pytest.mark.slow
-def test_gpt2_small_shape_loads_and_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_gpt2_small_shape_loads_and_runs(tmp_path) -> None:
     config = g.GPT2Config(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12, n_inner=3072)
     params = random_params(config, np.random.default_rng(0), std=0.02, dtype=np.float16)
     (tmp_path / "config.json").write_text(json.dumps(config.to_dict()))
-    safetensors_numpy.save_file({"transformer." + k: v for k, v in params.items()}, str(tmp_path / "model.safetensors"),
-                                metadata={"format": "pt"})
+    safetensors_numpy.save_file(
+        {"transformer." + k: v for k, v in params.items()},
+        str(tmp_path / "model.safetensors"),
+        metadata={"format": "pt"},
+    )
     del params
     model = g.load(tmp_path)
     assert model.n_params == 124_439_808  # GPT-2 small, the tied head counted once

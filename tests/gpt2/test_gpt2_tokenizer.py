@@ -1,6 +1,8 @@
-"""The tokenizer against OpenAI's GPT-2 ``encoder.py`` algorithm (reproduced below), and encode/decode round trips.
+"""The tokenizer against OpenAI's GPT-2 ``encoder.py`` algorithm (reproduced below), and encode/decode round
+trips.
 
-The vocabulary is trained here with the ``tokenizers`` BPE trainer on a small corpus, so the test needs no download.
+The vocabulary is trained here with the ``tokenizers`` BPE trainer on a small corpus, so the test needs no
+download.
 """
 
 from __future__ import annotations
@@ -22,27 +24,39 @@ CORPUS = [
     "Numerical analysis: rounding errors, γ_n = nu/(1-nu), bfloat16 and float8 (e4m3) formats.",
     "  Indented   text\twith tabs\nand newlines\n\n and üñíçødé, 数字, emoji 🙂🚀.",
 ] * 20
-TEXTS = ["Hello world", "It's the fox's den, isn't it?", "  two  spaces   three\n\n\tend ",
-         "über 数字 🙂 mixed 123 4567", "", " ", "a\nb", "unseen ζ words qwxz"]
+TEXTS = [
+    "Hello world",
+    "It's the fox's den, isn't it?",
+    "  two  spaces   three\n\n\tend ",
+    "über 数字 🙂 mixed 123 4567",
+    "",
+    " ",
+    "a\nb",
+    "unseen ζ words qwxz",
+]
 
 
-def openai_encoder(vocab: dict[str, int], merges: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
+def openai_encoder(vocab: dict[str, int], merges: list[tuple[str, str]]):
     """GPT-2's encoder.py (OpenAI, MIT licence): byte-to-unicode map, GPT-2 regex, rank-ordered BPE merges."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    bs = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
     cs, n = bs[:], 0
     for b in range(256):
         if b not in bs:
             bs.append(b)
             cs.append(256 + n)
             n += 1
-    byte_encoder = dict(zip(bs, map(chr, cs)))
+    byte_encoder = dict(zip(bs, map(chr, cs), strict=True))
     ranks = {m: i for i, m in enumerate(merges)}
     pat = regex.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")
 
     def bpe(token: str) -> tuple[str, ...]:
         word = tuple(token)
         while len(word) > 1:
-            pairs = set(zip(word, word[1:]))
+            pairs = set(zip(word, word[1:], strict=False))
             first, second = min(pairs, key=lambda p: ranks.get(p, float("inf")))
             if (first, second) not in ranks:
                 break
@@ -67,7 +81,7 @@ def openai_encoder(vocab: dict[str, int], merges: list[tuple[str, str]]):  # typ
 
 
 @pytest.fixture(scope="module")
-def vocab_dir(tmp_path_factory):  # type: ignore[no-untyped-def]
+def vocab_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("tok")
     bpe = tokenizers.ByteLevelBPETokenizer()
     bpe.train_from_iterator(CORPUS, vocab_size=400, min_frequency=2, show_progress=False)
@@ -75,7 +89,7 @@ def vocab_dir(tmp_path_factory):  # type: ignore[no-untyped-def]
     return path
 
 
-def test_vocab_and_merges_match_openai_encoder(vocab_dir) -> None:  # type: ignore[no-untyped-def]
+def test_vocab_and_merges_match_openai_encoder(vocab_dir) -> None:
     vocab = json.loads((vocab_dir / "vocab.json").read_text(encoding="utf-8"))
     lines = (vocab_dir / "merges.txt").read_text(encoding="utf-8").splitlines()
     merges = [tuple(line.split(" ")) for line in lines if line and not line.startswith("#version")]
@@ -85,7 +99,7 @@ def test_vocab_and_merges_match_openai_encoder(vocab_dir) -> None:  # type: igno
         assert tok.encode(text).tolist() == reference(text), text
 
 
-def test_tokenizer_json_gives_the_same_ids(vocab_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_tokenizer_json_gives_the_same_ids(vocab_dir, tmp_path) -> None:
     from_pair = Tokenizer.from_dir(vocab_dir)
     from_pair.backend.save(str(tmp_path / "tokenizer.json"))  # type: ignore[attr-defined]
     from_json = load_tokenizer(tmp_path)
@@ -96,14 +110,14 @@ def test_tokenizer_json_gives_the_same_ids(vocab_dir, tmp_path) -> None:  # type
 
 @settings(max_examples=200, deadline=None)
 @given(text=st.text(max_size=60))
-def test_round_trip(vocab_dir, text) -> None:  # type: ignore[no-untyped-def]
+def test_round_trip(vocab_dir, text) -> None:
     tok = Tokenizer.from_dir(vocab_dir)
     ids = tok.encode(text)
     assert ids.dtype == np.int64
     assert tok.decode(ids) == text
 
 
-def test_errors(vocab_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_errors(vocab_dir, tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="no tokenizer.json, nor vocab.json"):
         Tokenizer.from_dir(tmp_path)
     (tmp_path / "tokenizer.json").write_text("{broken")

@@ -1,8 +1,9 @@
-"""lampnum's GPT-2 against transformers' GPT2LMHeadModel: same checkpoint, float64 logits and greedy generation.
+"""lampnum's GPT-2 against transformers' GPT2LMHeadModel: same checkpoint, float64 logits and greedy
+generation.
 
-The checkpoints are written by transformers itself (``save_pretrained``) from a randomly initialised model whose
-parameters are then redrawn with non-neutral values, so the loader's name mapping, the Conv1D layout, the q/k/v split,
-LayerNorm gains and biases, and the tied head are all exercised.
+The checkpoints are written by transformers itself (``save_pretrained``) from a randomly initialised model
+whose parameters are then redrawn with non-neutral values, so the loader's name mapping, the Conv1D layout,
+the q/k/v split, LayerNorm gains and biases, and the tied head are all exercised.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ RTOL = 1e-10
 TINY = dict(vocab_size=100, n_positions=64, n_embd=32, n_layer=2, n_head=4)
 
 
-def hf_model(seed: int = 0, **overrides: object):  # type: ignore[no-untyped-def]
+def hf_model(seed: int = 0, **overrides: object):
     """A transformers GPT-2 with every parameter redrawn (float64, eval mode)."""
     torch.manual_seed(seed)
     cfg = transformers.GPT2Config(**{**TINY, **overrides}, bos_token_id=0, eos_token_id=0)
@@ -36,7 +37,7 @@ def hf_model(seed: int = 0, **overrides: object):  # type: ignore[no-untyped-def
     return model
 
 
-def torch_logits(model, ids: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+def torch_logits(model, ids: np.ndarray) -> np.ndarray:
     batch = np.atleast_2d(ids)
     with torch.no_grad():
         out = model(torch.as_tensor(batch)).logits.numpy()
@@ -48,14 +49,14 @@ def max_rel(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory):  # type: ignore[no-untyped-def]
+def saved(tmp_path_factory):
     model = hf_model()
     path = tmp_path_factory.mktemp("hf")
     model.save_pretrained(path)
     return model, path
 
 
-def test_float64_logits_match_transformers(saved) -> None:  # type: ignore[no-untyped-def]
+def test_float64_logits_match_transformers(saved) -> None:
     hf, path = saved
     model = g.load(path)
     ids = np.random.default_rng(0).integers(0, TINY["vocab_size"], (3, 40))
@@ -64,7 +65,7 @@ def test_float64_logits_match_transformers(saved) -> None:  # type: ignore[no-un
     assert max_rel(model.logits(ids[1]), ref[1]) <= RTOL  # one sequence, no batch axis
 
 
-def test_float32_logits_close_to_transformers_float32(saved) -> None:  # type: ignore[no-untyped-def]
+def test_float32_logits_close_to_transformers_float32(saved) -> None:
     hf, path = saved
     ids = np.random.default_rng(1).integers(0, TINY["vocab_size"], (2, 33))
     ref32 = torch_logits(hf.float(), ids)
@@ -74,12 +75,15 @@ def test_float32_logits_close_to_transformers_float32(saved) -> None:  # type: i
     assert max_rel(out, ref32) <= 1e-5  # two float32 computations, different summation orders
 
 
-@pytest.mark.parametrize("overrides", [
-    dict(n_inner=48, layer_norm_epsilon=1e-3),
-    dict(scale_attn_by_inverse_layer_idx=True, n_layer=3),
-    dict(scale_attn_weights=False, n_head=2, activation_function="gelu_pytorch_tanh"),
-])
-def test_config_variants_match_transformers(tmp_path, overrides) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        dict(n_inner=48, layer_norm_epsilon=1e-3),
+        dict(scale_attn_by_inverse_layer_idx=True, n_layer=3),
+        dict(scale_attn_weights=False, n_head=2, activation_function="gelu_pytorch_tanh"),
+    ],
+)
+def test_config_variants_match_transformers(tmp_path, overrides) -> None:
     hf = hf_model(seed=3, **overrides)
     hf.save_pretrained(tmp_path)
     ids = np.random.default_rng(2).integers(0, TINY["vocab_size"], 20)
@@ -87,18 +91,20 @@ def test_config_variants_match_transformers(tmp_path, overrides) -> None:  # typ
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
-def test_stored_dtypes_load_exactly(tmp_path, dtype) -> None:  # type: ignore[no-untyped-def]
+def test_stored_dtypes_load_exactly(tmp_path, dtype) -> None:
     hf = hf_model(seed=4).to(getattr(torch, dtype))
     hf.save_pretrained(tmp_path)
     model = g.load(tmp_path)
     for name, p in hf.transformer.state_dict().items():
         if name in model.params:
-            np.testing.assert_array_equal(model.params[name].astype(np.float64), p.double().numpy(), err_msg=name)
+            np.testing.assert_array_equal(
+                model.params[name].astype(np.float64), p.double().numpy(), err_msg=name
+            )
     ids = np.arange(12) % TINY["vocab_size"]
     assert max_rel(model.logits(ids), torch_logits(hf.double(), ids)) <= RTOL
 
 
-def test_prefixed_and_unprefixed_names_load_the_same(saved, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_prefixed_and_unprefixed_names_load_the_same(saved, tmp_path) -> None:
     _, path = saved
     prefixed = g.load(path)
     config = prefixed.config
@@ -110,7 +116,7 @@ def test_prefixed_and_unprefixed_names_load_the_same(saved, tmp_path) -> None:  
         np.testing.assert_array_equal(plain.params[name], a)
 
 
-def test_transformers_reads_what_lampnum_writes(tmp_path, make_config) -> None:  # type: ignore[no-untyped-def]
+def test_transformers_reads_what_lampnum_writes(tmp_path, make_config) -> None:
     config = make_config(n_layer=3)
     params = random_params(config, np.random.default_rng(5), std=0.3)
     write_hf_dir(tmp_path, config, params)
@@ -119,13 +125,14 @@ def test_transformers_reads_what_lampnum_writes(tmp_path, make_config) -> None: 
     assert max_rel(g.GPT2(config, params).logits(ids), torch_logits(hf, ids)) <= RTOL
 
 
-def test_greedy_generation_matches_transformers(saved) -> None:  # type: ignore[no-untyped-def]
+def test_greedy_generation_matches_transformers(saved) -> None:
     hf, path = saved
     model = g.load(path)
     prompt = np.array([[5, 17, 42, 3], [9, 9, 1, 60]])
     with torch.no_grad():
-        ref = hf.generate(torch.as_tensor(prompt), max_new_tokens=20, do_sample=False, eos_token_id=None,
-                          pad_token_id=0).numpy()
+        ref = hf.generate(
+            torch.as_tensor(prompt), max_new_tokens=20, do_sample=False, eos_token_id=None, pad_token_id=0
+        ).numpy()
     np.testing.assert_array_equal(generate(model, prompt, 20), ref)
 
 
@@ -141,4 +148,6 @@ def test_export_converts_a_pickle_checkpoint(tmp_path) -> None:
     ids = np.arange(10)
     for out in (tmp_path / "converted", tmp_path / "converted.npz"):
         export_hf(str(src), out)
-        assert max_rel(g.load(out).logits(ids), torch_logits(hf, ids)) <= 1e-6  # float32 export of float64 weights
+        assert (
+            max_rel(g.load(out).logits(ids), torch_logits(hf, ids)) <= 1e-6
+        )  # float32 export of float64 weights

@@ -24,12 +24,16 @@ CODES = {np.dtype("<f2"): "F16", np.dtype("<f4"): "F32", np.dtype("<f8"): "F64",
 
 
 def st_bytes(tensors: dict[str, np.ndarray], header_patch: dict | None = None, pad: int = 0) -> bytes:
-    """A safetensors file: tensors in the given order, the header optionally patched (to lie), ``pad`` spaces."""
+    """A safetensors file: tensors in the given order, header optionally patched (to lie), ``pad`` spaces."""
     header: dict = {"__metadata__": {"format": "pt"}}
     data, offset = b"", 0
     for name, a in tensors.items():
         raw = np.ascontiguousarray(a).tobytes()
-        header[name] = {"dtype": CODES[a.dtype], "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
+        header[name] = {
+            "dtype": CODES[a.dtype],
+            "shape": list(a.shape),
+            "data_offsets": [offset, offset + len(raw)],
+        }
         data += raw
         offset += len(raw)
     for name, patch in (header_patch or {}).items():
@@ -38,7 +42,7 @@ def st_bytes(tensors: dict[str, np.ndarray], header_patch: dict | None = None, p
     return struct.pack("<Q", len(text)) + text + data
 
 
-def small_dir(tmp_path: Path, config, dtype=np.float32, prefix: str = "", **patch) -> Path:  # type: ignore[no-untyped-def]
+def small_dir(tmp_path: Path, config, dtype=np.float32, prefix: str = "", **patch) -> Path:
     params = random_params(config, np.random.default_rng(0), std=0.3, dtype=dtype)
     tensors = {prefix + k: v for k, v in params.items()}
     (tmp_path / "config.json").write_text(json.dumps(config.to_dict()))
@@ -46,10 +50,14 @@ def small_dir(tmp_path: Path, config, dtype=np.float32, prefix: str = "", **patc
     return tmp_path
 
 
-def test_reader_agrees_with_the_safetensors_library(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_reader_agrees_with_the_safetensors_library(tmp_path) -> None:
     rng = np.random.default_rng(0)
-    tensors = {"a": rng.normal(size=(3, 4)).astype(np.float16), "b": rng.normal(size=(5,)),
-               "c": rng.normal(size=(2, 1, 3)).astype(np.float32), "empty": np.zeros((0, 3), np.float32)}
+    tensors = {
+        "a": rng.normal(size=(3, 4)).astype(np.float16),
+        "b": rng.normal(size=(5,)),
+        "c": rng.normal(size=(2, 1, 3)).astype(np.float32),
+        "empty": np.zeros((0, 3), np.float32),
+    }
     path = tmp_path / "x.safetensors"
     safetensors_numpy.save_file(tensors, str(path))
     ours, theirs = read_tensors(path), safetensors_numpy.load_file(str(path))
@@ -59,7 +67,7 @@ def test_reader_agrees_with_the_safetensors_library(tmp_path) -> None:  # type: 
         np.testing.assert_array_equal(ours[k], theirs[k])
 
 
-def test_bf16_is_widened_exactly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_bf16_is_widened_exactly(tmp_path) -> None:
     """BF16 bit patterns (0x3F80 = 1, 0xC040 = -3, 0x0001 = smallest subnormal, 0x7F7F = max) to float32."""
     bits = np.array([0x3F80, 0xC040, 0x0001, 0x7F7F, 0x8000], dtype="<u2")
     header = {"t": {"dtype": "BF16", "shape": [5], "data_offsets": [0, 10]}}
@@ -75,14 +83,14 @@ def test_bf16_is_widened_exactly(tmp_path) -> None:  # type: ignore[no-untyped-d
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("prefix", ["", "transformer."])
-def test_clean_directory_loads(tmp_path, make_config, dtype, prefix) -> None:  # type: ignore[no-untyped-def]
+def test_clean_directory_loads(tmp_path, make_config, dtype, prefix) -> None:
     config = make_config()
     model = g.load(small_dir(tmp_path, config, dtype, prefix))
     assert all(a.dtype == dtype for a in model.params.values())
     assert set(model.params) == set(expected_shapes(config))
 
 
-def test_legacy_attention_buffers_are_ignored(tmp_path, make_config) -> None:  # type: ignore[no-untyped-def]
+def test_legacy_attention_buffers_are_ignored(tmp_path, make_config) -> None:
     config = make_config()
     params = random_params(config, np.random.default_rng(0), std=0.3)
     params["h.0.attn.bias"] = np.tril(np.ones((1, 1, 64, 64), dtype=np.float32))
@@ -92,19 +100,33 @@ def test_legacy_attention_buffers_are_ignored(tmp_path, make_config) -> None:  #
     assert "h.0.attn.bias" not in g.load(tmp_path).params
 
 
-@pytest.mark.parametrize("defect", [
-    ("missing key", {"header_patch": {"ln_f.bias": "DROP"}}, "missing key.*ln_f.bias"),
-    ("mismatched shape", {"header_patch": {"h.1.mlp.c_fc.bias": {"shape": [64, 2]}}},
-     r"h\.1\.mlp\.c_fc\.bias.*needs 512 bytes|h.1.mlp.c_fc.bias has shape"),
-    ("lying byte length", {"header_patch": {"wpe.weight": {"shape": [64, 33]}}}, r"'wpe\.weight'.*needs .* bytes"),
-    ("offset past the end", {"header_patch": {"ln_f.bias": {"data_offsets": [10**9, 10**9 + 128]}}},
-     "outside the data buffer"),
-    ("overlapping tensors", {"header_patch": {"ln_f.bias": {"data_offsets": [0, 128]}}}, "overlaps|gap"),
-    ("unknown dtype", {"header_patch": {"ln_f.bias": {"dtype": "F17"}}}, "unknown dtype 'F17'"),
-    ("boolean in shape", {"header_patch": {"ln_f.bias": {"shape": [True]}}}, "shape must be a list"),
-    ("header not an object", {"header_patch": None}, None),
-], ids=lambda d: d[0] if isinstance(d, tuple) else "")
-def test_lying_header_is_a_clear_error(tmp_path, make_config, defect) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    "defect",
+    [
+        ("missing key", {"header_patch": {"ln_f.bias": "DROP"}}, "missing key.*ln_f.bias"),
+        (
+            "mismatched shape",
+            {"header_patch": {"h.1.mlp.c_fc.bias": {"shape": [64, 2]}}},
+            r"h\.1\.mlp\.c_fc\.bias.*needs 512 bytes|h.1.mlp.c_fc.bias has shape",
+        ),
+        (
+            "lying byte length",
+            {"header_patch": {"wpe.weight": {"shape": [64, 33]}}},
+            r"'wpe\.weight'.*needs .* bytes",
+        ),
+        (
+            "offset past the end",
+            {"header_patch": {"ln_f.bias": {"data_offsets": [10**9, 10**9 + 128]}}},
+            "outside the data buffer",
+        ),
+        ("overlapping tensors", {"header_patch": {"ln_f.bias": {"data_offsets": [0, 128]}}}, "overlaps|gap"),
+        ("unknown dtype", {"header_patch": {"ln_f.bias": {"dtype": "F17"}}}, "unknown dtype 'F17'"),
+        ("boolean in shape", {"header_patch": {"ln_f.bias": {"shape": [True]}}}, "shape must be a list"),
+        ("header not an object", {"header_patch": None}, None),
+    ],
+    ids=lambda d: d[0] if isinstance(d, tuple) else "",
+)
+def test_lying_header_is_a_clear_error(tmp_path, make_config, defect) -> None:
     _, patch, pattern = defect
     config = make_config()
     params = random_params(config, np.random.default_rng(0), std=0.3)
@@ -125,7 +147,7 @@ def test_lying_header_is_a_clear_error(tmp_path, make_config, defect) -> None:  
     assert "model.safetensors" in str(err.value)
 
 
-def test_wrong_dtype_extra_key_and_trailing_bytes(tmp_path, make_config) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_dtype_extra_key_and_trailing_bytes(tmp_path, make_config) -> None:
     config = make_config()
     (tmp_path / "config.json").write_text(json.dumps(config.to_dict()))
     params = random_params(config, np.random.default_rng(0), std=0.3)
@@ -141,7 +163,7 @@ def test_wrong_dtype_extra_key_and_trailing_bytes(tmp_path, make_config) -> None
             g.load(tmp_path)
 
 
-def test_truncated_file_is_a_clear_error(tmp_path, make_config) -> None:  # type: ignore[no-untyped-def]
+def test_truncated_file_is_a_clear_error(tmp_path, make_config) -> None:
     path = small_dir(tmp_path, make_config())
     raw = (path / "model.safetensors").read_bytes()
     for n in (0, 5, 8, 100, len(raw) // 2, len(raw) - 1):
@@ -150,30 +172,36 @@ def test_truncated_file_is_a_clear_error(tmp_path, make_config) -> None:  # type
             g.load(path)
 
 
-@pytest.mark.parametrize("text, pattern", [
-    ("{not json", "not valid JSON"),
-    ("[1, 2]", "expected a JSON object"),
-    ('{"model_type": "gpt2", "n_embd": 32}', "missing required key"),
-    ('{"model_type": "llama", "n_embd": 32}', "model_type is 'llama'"),
-])
-def test_malformed_config_is_a_clear_error(tmp_path, make_config, text, pattern) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    "text, pattern",
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"model_type": "gpt2", "n_embd": 32}', "missing required key"),
+        ('{"model_type": "llama", "n_embd": 32}', "model_type is 'llama'"),
+    ],
+)
+def test_malformed_config_is_a_clear_error(tmp_path, make_config, text, pattern) -> None:
     path = small_dir(tmp_path, make_config())
     (path / "config.json").write_text(text)
     with pytest.raises(g.ConfigError, match=pattern):
         g.load(path)
 
 
-@pytest.mark.parametrize("change, pattern", [
-    ({"n_head": 5}, "not divisible by n_head"),
-    ({"n_layer": 0}, "n_layer must be a positive integer"),
-    ({"n_embd": 32.0}, "n_embd must be a positive integer"),
-    ({"activation_function": "relu"}, "activation_function 'relu' is not supported"),
-    ({"add_cross_attention": True}, "add_cross_attention"),
-    ({"n_ctx": 32}, "n_ctx = 32 disagrees"),
-    ({"layer_norm_epsilon": "1e-5"}, "layer_norm_epsilon must be a finite number"),
-    ({"n_layer": 3}, r"missing key.*h\.2\."),  # the config disagrees with the weights
-])
-def test_config_values_are_validated(tmp_path, make_config, change, pattern) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    "change, pattern",
+    [
+        ({"n_head": 5}, "not divisible by n_head"),
+        ({"n_layer": 0}, "n_layer must be a positive integer"),
+        ({"n_embd": 32.0}, "n_embd must be a positive integer"),
+        ({"activation_function": "relu"}, "activation_function 'relu' is not supported"),
+        ({"add_cross_attention": True}, "add_cross_attention"),
+        ({"n_ctx": 32}, "n_ctx = 32 disagrees"),
+        ({"layer_norm_epsilon": "1e-5"}, "layer_norm_epsilon must be a finite number"),
+        ({"n_layer": 3}, r"missing key.*h\.2\."),  # the config disagrees with the weights
+    ],
+)
+def test_config_values_are_validated(tmp_path, make_config, change, pattern) -> None:
     config = make_config()
     path = small_dir(tmp_path, config)
     (path / "config.json").write_text(json.dumps({**config.to_dict(), **change}))
@@ -182,7 +210,7 @@ def test_config_values_are_validated(tmp_path, make_config, change, pattern) -> 
 
 
 @pytest.mark.parametrize("name", ["pytorch_model.bin", "model.pt", "weights.ckpt"])
-def test_pickle_files_are_refused_unread(tmp_path, make_config, name) -> None:  # type: ignore[no-untyped-def]
+def test_pickle_files_are_refused_unread(tmp_path, make_config, name) -> None:
     (tmp_path / "config.json").write_text(json.dumps(make_config().to_dict()))
     (tmp_path / name).write_bytes(b"\x80\x04 not even a pickle: must not be opened")
     for path in (tmp_path, tmp_path / name):
@@ -190,18 +218,20 @@ def test_pickle_files_are_refused_unread(tmp_path, make_config, name) -> None:  
             g.load(path)
 
 
-def test_tied_head(tmp_path, make_config) -> None:  # type: ignore[no-untyped-def]
+def test_tied_head(tmp_path, make_config) -> None:
     config = make_config()
     params = random_params(config, np.random.default_rng(0), std=0.3)
     (tmp_path / "config.json").write_text(json.dumps(config.to_dict()))
     (tmp_path / "model.safetensors").write_bytes(st_bytes({**params, "lm_head.weight": params["wte.weight"]}))
     assert "lm_head.weight" not in g.load(tmp_path).params
-    (tmp_path / "model.safetensors").write_bytes(st_bytes({**params, "lm_head.weight": params["wte.weight"] + 1}))
+    (tmp_path / "model.safetensors").write_bytes(
+        st_bytes({**params, "lm_head.weight": params["wte.weight"] + 1})
+    )
     with pytest.raises(g.CheckpointError, match="lm_head.weight differs from wte.weight"):
         g.load(tmp_path)
 
 
-def test_untied_head_is_used(make_config) -> None:  # type: ignore[no-untyped-def]
+def test_untied_head_is_used(make_config) -> None:
     from lampnum.gpt2.mp_reference import mp_logits
 
     config = make_config(tie_word_embeddings=False, vocab_size=20, n_embd=16, n_inner=32)
@@ -210,10 +240,12 @@ def test_untied_head_is_used(make_config) -> None:  # type: ignore[no-untyped-de
         g.GPT2(config, {k: v for k, v in params.items() if k != "lm_head.weight"})
     ids = np.arange(5)
     got = g.GPT2(config, params).logits(ids)
-    np.testing.assert_allclose(got, mp_logits(params, config, ids, dps=40), rtol=0, atol=1e-12 * np.abs(got).max())
+    np.testing.assert_allclose(
+        got, mp_logits(params, config, ids, dps=40), rtol=0, atol=1e-12 * np.abs(got).max()
+    )
 
 
-def test_npz_round_trip_and_sharded_directory(tmp_path, make_config) -> None:  # type: ignore[no-untyped-def]
+def test_npz_round_trip_and_sharded_directory(tmp_path, make_config) -> None:
     config = make_config()
     params = random_params(config, np.random.default_rng(0), std=0.3, dtype=np.float16)
     write_npz(tmp_path / "m.npz", config, params)
@@ -240,7 +272,7 @@ def test_npz_round_trip_and_sharded_directory(tmp_path, make_config) -> None:  #
         g.load(shard_dir)
 
 
-def test_npz_defects(tmp_path, make_config) -> None:  # type: ignore[no-untyped-def]
+def test_npz_defects(tmp_path, make_config) -> None:
     config = make_config()
     params = random_params(config, np.random.default_rng(0), std=0.3)
     write_npz(tmp_path / "m.npz", config, params)
@@ -248,8 +280,12 @@ def test_npz_defects(tmp_path, make_config) -> None:  # type: ignore[no-untyped-
     (tmp_path / "cut.npz").write_bytes(raw[: len(raw) // 2])
     with pytest.raises(g.CheckpointError, match="cut.npz"):
         g.load(tmp_path / "cut.npz")
-    np.savez(tmp_path / "obj.npz", __format__=np.array("lampnum.gpt2/1"),
-             __config__=np.array(json.dumps(config.to_dict())), **{**params, "wte.weight": np.array([None, 1])})
+    np.savez(
+        tmp_path / "obj.npz",
+        __format__=np.array("lampnum.gpt2/1"),
+        __config__=np.array(json.dumps(config.to_dict())),
+        **{**params, "wte.weight": np.array([None, 1])},
+    )
     with pytest.raises(g.CheckpointError, match="obj.npz"):
         g.load(tmp_path / "obj.npz")
     np.savez(tmp_path / "foreign.npz", **params)
@@ -257,7 +293,7 @@ def test_npz_defects(tmp_path, make_config) -> None:  # type: ignore[no-untyped-
         g.load(tmp_path / "foreign.npz")
 
 
-def test_non_finite_and_missing_paths(tmp_path, make_config) -> None:  # type: ignore[no-untyped-def]
+def test_non_finite_and_missing_paths(tmp_path, make_config) -> None:
     config = make_config()
     params = random_params(config, np.random.default_rng(0), std=0.3)
     params["h.1.mlp.c_proj.weight"][3, 4] = np.nan
@@ -270,7 +306,7 @@ def test_non_finite_and_missing_paths(tmp_path, make_config) -> None:  # type: i
         g.load(tmp_path)
 
 
-def test_written_directory_round_trips(tmp_path, make_config) -> None:  # type: ignore[no-untyped-def]
+def test_written_directory_round_trips(tmp_path, make_config) -> None:
     config = make_config()
     params = random_params(config, np.random.default_rng(2), std=0.3)
     write_hf_dir(tmp_path, config, params)
@@ -280,7 +316,7 @@ def test_written_directory_round_trips(tmp_path, make_config) -> None:  # type: 
         np.testing.assert_array_equal(v, params[k])
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # Fuzzing: any byte-level damage to a valid file either still loads or raises CheckpointError naming the file.
 
 _CONFIG = g.GPT2Config(vocab_size=7, n_positions=5, n_embd=4, n_layer=1, n_head=2, n_inner=8)
@@ -291,7 +327,7 @@ _VALID = st_bytes(_PARAMS)
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 @example(data=None)
-def test_fuzzed_files_load_or_raise_checkpoint_error(tmp_path_factory, data) -> None:  # type: ignore[no-untyped-def]
+def test_fuzzed_files_load_or_raise_checkpoint_error(tmp_path_factory, data) -> None:
     raw = bytearray(_VALID)
     if data is not None:
         kind = data.draw(st.sampled_from(["truncate", "flip", "splice", "header"]))
@@ -305,14 +341,31 @@ def test_fuzzed_files_load_or_raise_checkpoint_error(tmp_path_factory, data) -> 
             i = data.draw(st.integers(0, len(raw)))
             raw[i:i] = data.draw(st.binary(max_size=16))
         else:  # a structurally plausible header with arbitrary entries
-            value = st.one_of(st.integers(-2, 2**40), st.booleans(), st.none(), st.text(max_size=4),
-                              st.lists(st.integers(-1, 70), max_size=4))
-            entry = st.fixed_dictionaries({"dtype": st.sampled_from(["F16", "F32", "BF16", "I64", "X"]),
-                                           "shape": value, "data_offsets": value})
-            header = data.draw(st.dictionaries(st.sampled_from(sorted(_PARAMS) + ["__metadata__", "zz"]),
-                                               st.one_of(entry, value), max_size=12))
+            value = st.one_of(
+                st.integers(-2, 2**40),
+                st.booleans(),
+                st.none(),
+                st.text(max_size=4),
+                st.lists(st.integers(-1, 70), max_size=4),
+            )
+            entry = st.fixed_dictionaries(
+                {
+                    "dtype": st.sampled_from(["F16", "F32", "BF16", "I64", "X"]),
+                    "shape": value,
+                    "data_offsets": value,
+                }
+            )
+            header = data.draw(
+                st.dictionaries(
+                    st.sampled_from(sorted(_PARAMS) + ["__metadata__", "zz"]),
+                    st.one_of(entry, value),
+                    max_size=12,
+                )
+            )
             text = json.dumps(header).encode()
-            raw = bytearray(struct.pack("<Q", len(text)) + text + _VALID[8 + struct.unpack("<Q", _VALID[:8])[0]:])
+            raw = bytearray(
+                struct.pack("<Q", len(text)) + text + _VALID[8 + struct.unpack("<Q", _VALID[:8])[0] :]
+            )
     path = tmp_path_factory.mktemp("fuzz")
     (path / "config.json").write_text(json.dumps(_CONFIG.to_dict()))
     (path / "model.safetensors").write_bytes(bytes(raw))
@@ -325,10 +378,12 @@ def test_fuzzed_files_load_or_raise_checkpoint_error(tmp_path_factory, data) -> 
         assert all(np.isfinite(a).all() for a in model.params.values())
 
 
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(cut=st.integers(0, 10**6), flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=4))
-def test_fuzzed_npz_loads_or_raises_checkpoint_error(tmp_path_factory, cut, flips) -> None:  # type: ignore[no-untyped-def]
+@given(
+    cut=st.integers(0, 10**6),
+    flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=4),
+)
+def test_fuzzed_npz_loads_or_raises_checkpoint_error(tmp_path_factory, cut, flips) -> None:
     path = tmp_path_factory.mktemp("npz") / "m.npz"
     write_npz(path, _CONFIG, _PARAMS)
     raw = bytearray(path.read_bytes())
