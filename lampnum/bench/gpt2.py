@@ -35,13 +35,13 @@ __all__ = ["main"]
 SMALL = dict(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12, n_inner=3072)
 
 
-def _model(spec: str | None, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+def _model(path: str | None, rng: np.random.Generator):  # type: ignore[no-untyped-def]
     import lampnum.gpt2 as g
     from lampnum.gpt2.weights import random_params
 
-    if spec not in (None, "random"):
-        return g.load(spec), spec
-    if spec is None:
+    if path not in (None, "random"):
+        return g.load(path), path
+    if path is None:
         try:
             return g.load_default(), "shipped"
         except FileNotFoundError:

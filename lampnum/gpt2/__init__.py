@@ -41,7 +41,7 @@ def load(path: str | os.PathLike[str]) -> GPT2:
     Raises :class:`CheckpointError` (a ``ValueError``) naming the file and key for anything it cannot load
     exactly; pickle-based files (``pytorch_model.bin`` …) are refused with the command that converts them.
     """
-    return GPT2(*read_checkpoint(path))
+    return GPT2(*read_checkpoint(path), source=str(path))
 
 
 def load_default() -> GPT2:

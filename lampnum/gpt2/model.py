@@ -238,9 +238,9 @@ class GPT2:
     first use and kept for later calls: a float64 copy of GPT-2 small takes 1 GB, of GPT-2 XL 12.5 GB.
     """
 
-    def __init__(self, config: GPT2Config, params: Mapping[str, np.ndarray]) -> None:
+    def __init__(self, config: GPT2Config, params: Mapping[str, np.ndarray], source: str = "params") -> None:
         self.config = config
-        self.params = check_params(params, config)
+        self.params = check_params(params, config, source)  # errors name ``source``
         self._prepared: dict[tuple[object, ...], dict[str, np.ndarray]] = {}
 
     @property
@@ -253,7 +253,7 @@ class GPT2:
         key = (policy.dtype, policy.weights)
         if key not in self._prepared:
             dt = np.dtype(policy.dtype)
-            out = {k: v.astype(dt) for k, v in self.params.items()}
+            out = {k: v.astype(dt, copy=False) for k, v in self.params.items()}  # read-only use
             if policy.weights is not None:
                 for i in range(self.config.n_layer):
                     for name in _WEIGHT_NAMES.values():

@@ -258,7 +258,11 @@ def _read_npz(path: Path) -> tuple[GPT2Config, dict[str, np.ndarray]]:
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> tuple[GPT2Config, dict[str, np.ndarray]]:
-    """Read and validate a checkpoint; return ``(config, params)`` with canonical names and stored dtypes.
+    """Read a checkpoint; return ``(config, params)`` with canonical names and stored dtypes.
+
+    The stored names, dtypes and (for safetensors, before any data is read) shapes are checked against
+    ``config.json``; the values (finiteness, a stored tied head) are checked by :func:`check_params`, which
+    :class:`~lampnum.gpt2.GPT2` applies when built from them: :func:`lampnum.gpt2.load` checks all once.
 
     ``path`` is a Hugging Face directory (``config.json`` + ``model.safetensors`` or a sharded
     ``model.safetensors.index.json``), a ``.safetensors`` file beside its ``config.json``, or a lampnum
@@ -279,7 +283,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[GPT2Config, dict[str,
         raise CheckpointError(f"{path}: no such file or directory")
     else:
         raise CheckpointError(f"{path}: expected a GPT-2 directory, a .safetensors file or a lampnum .npz")
-    return config, check_params(params, config, str(path))
+    return config, params
 
 
 def write_npz(path: str | os.PathLike[str], config: GPT2Config, params: Mapping[str, np.ndarray]) -> None:
@@ -351,11 +355,7 @@ def export_hf(source: str, out: str | os.PathLike[str], dtype: str = "float32") 
     config = GPT2Config.from_dict(hf.config.to_dict(), source=f"{source} (config)")
     with torch.no_grad():
         params = {k: v.detach().cpu().float().numpy().astype(dtype) for k, v in hf.state_dict().items()}
-    params = check_params(
-        {k: v for k, v in params.items() if not _is_buffer(k.removeprefix(_PREFIX), config.n_layer)},
-        config,
-        str(source),
-    )
+    params = {k: v for k, v in params.items() if not _is_buffer(k.removeprefix(_PREFIX), config.n_layer)}
     out = Path(out)
     if out.suffix == ".npz":
         out.parent.mkdir(parents=True, exist_ok=True)
