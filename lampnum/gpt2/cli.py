@@ -45,34 +45,40 @@ def _tokenizer(path: str | None):  # type: ignore[no-untyped-def]
     return load_tokenizer(path)
 
 
-def _read_tokens(path: Path, model_path: str | None) -> np.ndarray:
+def _windows(path: Path, model_path: str | None, ctx: int | None, n_positions: int) -> np.ndarray:
+    """The evaluation windows [n_win, n_ctx]: the rows of a 2-D ``.npy`` (cut to ``ctx``), or a 1-D ``.npy`` /
+    tokenized text file cut into consecutive windows of ``ctx`` tokens (default: the model's n_positions)."""
     if path.suffix == ".npy":
         ids = np.load(path, allow_pickle=False)
-        if ids.ndim != 1 or ids.dtype.kind not in "iu":
+        if ids.ndim not in (1, 2) or ids.dtype.kind not in "iu":
             raise SystemExit(
-                f"{path}: expected a 1-D integer array of token ids, got {ids.dtype} {ids.shape}"
+                f"{path}: expected a 1-D or 2-D integer array of token ids, got {ids.dtype} {ids.shape}"
             )
-        return ids.astype(np.int64)
-    return _tokenizer(model_path).encode(path.read_text(encoding="utf-8"))
+    else:
+        ids = _tokenizer(model_path).encode(path.read_text(encoding="utf-8"))
+    ids = ids.astype(np.int64)
+    if ids.ndim == 2:
+        return ids[:, : min(ctx or ids.shape[1], n_positions)]
+    n_ctx = min(ctx or n_positions, n_positions)
+    if len(ids) < n_ctx:
+        raise SystemExit(f"{path}: {len(ids)} tokens, fewer than one window of {n_ctx}")
+    return ids[: len(ids) // n_ctx * n_ctx].reshape(-1, n_ctx)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """Loss and perplexity of a model under a policy on a token stream cut into windows of ``--ctx`` tokens.
+    """Loss and perplexity of a model under a policy, over windows of tokens (see :func:`_windows`).
 
     With a policy other than fp64, also the KL divergence and flip rate against the float64 reference.
     """
     from lampnum.gpt2 import metrics
 
     model = _load(args.model)
-    ids = _read_tokens(Path(args.tokens), args.model)
-    n_ctx = min(args.ctx, model.config.n_positions)
-    n_win = len(ids) // n_ctx if args.windows is None else min(args.windows, len(ids) // n_ctx)
-    if n_win < 1:
-        raise SystemExit(f"{args.tokens}: {len(ids)} tokens, fewer than one window of {n_ctx}")
+    windows = _windows(Path(args.tokens), args.model, args.ctx, model.config.n_positions)[: args.windows]
+    n_win, n_ctx = windows.shape
     policy, compare = args.policy, args.policy.name != "fp64"
     per_window: dict[str, list[float]] = {"loss": [], "kl_vs_fp64": [], "flip_rate_vs_fp64": []}
     seconds = 0.0
-    for w in ids[: n_win * n_ctx].reshape(n_win, n_ctx):  # equal windows: the mean of means is the mean
+    for w in windows:  # equal lengths: the mean of the windows' means is the mean over positions
         t0 = time.perf_counter()
         logits = model.logits(w, policy)
         seconds += time.perf_counter() - t0
@@ -143,10 +149,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     ev = cmds.add_parser("eval", help="loss / perplexity (and KL, flip rate vs fp64) on a token file")
     ev.add_argument("--model", default=None, help=model_help)
     ev.add_argument(
-        "--tokens", required=True, help=".npy of token ids, or a text file (tokenized with the model's)"
+        "--tokens",
+        required=True,
+        help=".npy of token ids (a 1-D stream, or 2-D rows = windows), or a text file (model's tokenizer)",
     )
     ev.add_argument("--policy", type=parse_policy, default="fp64", help=policy_help)
-    ev.add_argument("--ctx", type=int, default=256, help="window length in tokens (default 256)")
+    ev.add_argument(
+        "--ctx", type=int, default=None, help="window length (default: 2-D rows, else n_positions)"
+    )
     ev.add_argument("--windows", type=int, default=None, help="evaluate at most this many windows")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.set_defaults(func=cmd_eval)

@@ -109,3 +109,16 @@ def test_bad_policy_and_short_input(model_dir, tmp_path, capsys) -> None:
     np.save(tmp_path / "few.npy", np.arange(5))
     with pytest.raises(SystemExit, match="fewer than one window"):
         run(["gpt2", "eval", "--model", str(path), "--tokens", str(tmp_path / "few.npy"), "--ctx", "32"])
+
+
+def test_eval_on_windows_file(model_dir, tmp_path, capsys) -> None:
+    """A 2-D .npy holds one window per row (as the shipped eval_tokens.npy); --ctx cuts the rows."""
+    path, model = model_dir
+    rows = np.random.default_rng(1).integers(0, 300, (3, 20)).astype(np.uint16)
+    np.save(tmp_path / "rows.npy", rows)
+    args = ["gpt2", "eval", "--model", str(path), "--tokens", str(tmp_path / "rows.npy"), "--json"]
+    assert run(args + ["--ctx", "12"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    windows = rows[:, :12].astype(np.int64)
+    assert (out["windows"], out["ctx"]) == (3, 12)
+    assert out["loss"] == pytest.approx(metrics.cross_entropy(model.logits(windows), windows), rel=1e-12)
