@@ -1,1 +1,5 @@
-"""Benchmarks: ``lampnum bench ...`` or ``python -m lampnum.bench.<name>``; each prints a table of ratios."""
+"""Benchmarks: ratios against peers or numpy BLAS measured side by side in one run (see BENCHMARKING.md).
+
+Run ``lampnum bench {rounding,matmul,lamp,gpt2}`` or ``python -m lampnum.bench ...``. Peers are optional extras
+(``pip install lampnum[bench]``); a missing peer is reported as such, never silently skipped.
+"""
