@@ -159,7 +159,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     ev.add_argument("--windows", type=int, default=None, help="evaluate at most this many windows")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
-    ev.set_defaults(func=cmd_eval)
+    ev.set_defaults(handler=cmd_eval)
 
     ge = cmds.add_parser("generate", help="generate text from a prompt")
     ge.add_argument("--model", default=None, help=model_help)
@@ -169,11 +169,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     ge.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     ge.add_argument("--top-k", type=int, default=None)
     ge.add_argument("--seed", type=int, default=0, help="seed of the sampling Generator")
-    ge.set_defaults(func=cmd_generate)
+    ge.set_defaults(handler=cmd_generate)
 
     ex = cmds.add_parser("export", help="convert a HF model id or directory to lampnum's layout (needs [hf])")
     ex.add_argument("source", metavar="MODEL_ID_OR_DIR")
     ex.add_argument("out", metavar="OUT", help="a directory, or a path ending in .npz")
     ex.add_argument("--dtype", choices=["float32", "float16"], default="float32")
-    ex.set_defaults(func=cmd_export)
+    ex.set_defaults(handler=cmd_export)
     return gpt2

@@ -1,16 +1,15 @@
-"""``lampnum gpt2 eval|generate|export`` through an argparse parser built as lampnum's CLI builds it."""
+"""``lampnum gpt2 eval|generate`` through lampnum's command line (``lampnum.cli.main``)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
 import pytest
 
 import lampnum.gpt2 as g
+from lampnum.cli import main
 from lampnum.gpt2 import metrics
-from lampnum.gpt2.cli import add_parser
 from lampnum.gpt2.generate import generate
 from lampnum.gpt2.tokenizer import Tokenizer
 from lampnum.gpt2.weights import write_hf_dir
@@ -19,10 +18,7 @@ tokenizers = pytest.importorskip("tokenizers")
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="lampnum")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    return main(argv)
 
 
 @pytest.fixture
