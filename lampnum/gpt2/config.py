@@ -29,10 +29,9 @@ class GPT2Config:
     """Shape and semantics of a GPT-2 model (names as in ``transformers.GPT2Config``).
 
     ``n_inner`` is the MLP width (``4·n_embd`` when the Hugging Face file says ``null``). The attention logits
-    of layer
-    ``l`` are scaled by ``attn_scale(l)``: ``1/√d_head`` when ``scale_attn_weights``, further divided by ``l +
-    1`` when
-    ``scale_attn_by_inverse_layer_idx``. LayerNorm adds ``layer_norm_epsilon`` to the biased variance.
+    of layer ``l`` are scaled by ``attn_scale(l)``: ``1/√d_head`` when ``scale_attn_weights``, further divided
+    by ``l + 1`` when ``scale_attn_by_inverse_layer_idx``. LayerNorm adds ``layer_norm_epsilon`` to the biased
+    variance.
     """
 
     vocab_size: int
@@ -86,8 +85,7 @@ class GPT2Config:
 
         The five shape keys are required (``transformers`` would fill in GPT-2-small defaults; a silent
         default here would only move the error to a confusing weight-shape mismatch). ``n_ctx``, the older
-        name of
-        ``n_positions``, must agree with it when both are present.
+        name of ``n_positions``, must agree with it when both are present.
         """
         if not isinstance(d, dict):
             raise ConfigError(f"{source}: expected a JSON object, got {type(d).__name__}")

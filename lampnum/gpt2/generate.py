@@ -26,9 +26,8 @@ def sample_next(
     """Next token ids [...] from last-position logits [..., vocab_size].
 
     ``temperature == 0`` is greedy (the lowest id among equal maxima, as ``argmax``). Otherwise the ids are
-    drawn from
-    ``softmax(logits / temperature)`` restricted to the ``top_k`` largest logits (all when None), by
-    inverse-CDF sampling with one ``rng.random()`` per sequence; ``rng`` is then required.
+    drawn from ``softmax(logits / temperature)`` restricted to the ``top_k`` largest logits (all when None),
+    by inverse-CDF sampling with one ``rng.random()`` per sequence; ``rng`` is then required.
     """
     logits = np.asarray(logits, dtype=np.float64)
     if not np.isfinite(temperature) or temperature < 0:

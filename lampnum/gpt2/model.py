@@ -7,8 +7,7 @@ and an output head tied to the token embedding. Leading batch dimensions are car
 sequences, no padding).
 
 Every matrix product goes through ``ctx.matmul``/``ctx.linear`` under its site name, every elementwise stage
-through
-``ctx.elementwise``. The four compositions LAMP analyses are each one function taking the context:
+through ``ctx.elementwise``. The four compositions LAMP analyses are each one function taking the context:
 :func:`attention_probs` (softmax∘score), :func:`gelu_fc` (GELU∘fc), :func:`residual_layer_norm`
 (LayerNorm∘residual) and :func:`lm_head` (the logits the output softmax reads).
 """
@@ -117,8 +116,10 @@ def residual_layer_norm(
 
 
 def lm_head(h: np.ndarray, w: np.ndarray, ctx: Context) -> np.ndarray:
-    """Logits ``h @ wᵀ`` (``w`` the tied ``wte`` or ``lm_head.weight``, [vocab_size, n_embd]):
-    [..., n_seq, n_embd] -> [..., n_seq, vocab_size]. Site ``lm_head``."""
+    """Logits ``h @ wᵀ``: [..., n_seq, n_embd] -> [..., n_seq, vocab_size]. Site ``lm_head``.
+
+    ``w`` [vocab_size, n_embd] is the tied ``wte.weight``, or ``lm_head.weight`` when the config unties them.
+    """
     return ctx.matmul("lm_head", None, h, w.T)
 
 
@@ -173,8 +174,7 @@ def gpt2(
     """Logits for token ``ids`` [..., n_seq] -> [..., n_seq, vocab_size], and the extended key/value cache.
 
     ``params`` are in the context's working dtype. With ``cache`` (from an earlier call on the preceding
-    tokens),
-    ``ids`` continue those sequences at position ``n_past``. ``ids`` are assumed valid (see
+    tokens), ``ids`` continue those sequences at position ``n_past``. ``ids`` are assumed valid (see
     :func:`check_ids`).
     """
     n_past = 0 if cache is None else cache[0][0].shape[-2]

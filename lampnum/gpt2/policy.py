@@ -15,9 +15,9 @@ float32 operations (``+ - * / sqrt`` correctly rounded; ``exp`` and ``tanh`` num
 within a few ulp), and native matrix products are float32 BLAS, whose summation order (blocking, FMA use,
 threading) is not specified; use an emulated :class:`MatmulSpec` where the order matters.
 
-Biases enter an emulated product as a last accumulation term: ``x @ W + b`` is computed as ``[x, 1] @ [W;
-b]``, so with strict accumulation the bias is added to the accumulator, rounded to the accumulator format,
-then to ``output``.
+Biases enter an emulated product as a last accumulation term: ``x @ W + b`` is computed as
+``[x, 1] @ [W; b]``, so with strict accumulation the bias is added to the accumulator, rounded to the
+accumulator format, then to ``output``.
 
 Per-layer overrides (``Policy.with_site(site, value, layers=[...])``) take precedence over the model-wide
 table; sites outside the blocks (the embedding's residual sum, ``ln_f``, ``lm_head``) have layer ``None`` and
@@ -251,9 +251,8 @@ class RunStats:
     """What one forward pass measured.
 
     ``seconds`` and ``calls`` are per site, summed over layers (an elementwise site's time includes its
-    rounding).
-    ``recompute_rate`` maps ``(layer, site)`` to the fraction of components recomputed in high precision;
-    policies without look-ahead leave it empty (LAMP fills it).
+    rounding). ``recompute_rate`` maps ``(layer, site)`` to the fraction of components recomputed in high
+    precision; policies without look-ahead leave it empty (LAMP fills it).
     """
 
     seconds: dict[str, float] = field(default_factory=dict)

@@ -1,17 +1,15 @@
 """A validating reader of the safetensors format, bfloat16 included.
 
 File layout (https://github.com/huggingface/safetensors): an unsigned 64-bit little-endian header length
-``N``; ``N`` bytes of UTF-8 JSON mapping each tensor name to ``{"dtype", "shape", "data_offsets": [begin,
-end]}`` (plus an optional
-``"__metadata__"`` string map); then the byte buffer, offsets relative to its start, little-endian, C order.
+``N``; ``N`` bytes of UTF-8 JSON mapping each tensor name to
+``{"dtype", "shape", "data_offsets": [begin, end]}`` (plus an optional ``"__metadata__"`` string map); then
+the byte buffer, offsets relative to its start, little-endian, C order.
 
 Every claim of the header is checked before a byte of data is read: the length fits the file, the JSON is an
-object without duplicate names, each dtype is known, each shape is a list of non-negative integers, ``end -
-begin`` equals
-``prod(shape)·itemsize``, and the tensors tile the buffer exactly (no overlap, no hole, no trailing bytes), as
-the
-``safetensors`` library also requires. A violation raises :class:`SafetensorsError` naming the file and the
-tensor.
+object without duplicate names, each dtype is known, each shape is a list of non-negative integers,
+``end - begin`` equals ``prod(shape)·itemsize``, and the tensors tile the buffer exactly (no overlap, no hole,
+no trailing bytes), as the ``safetensors`` library also requires. A violation raises :class:`SafetensorsError`
+naming the file and the tensor.
 
 This reader exists because ``safetensors.numpy`` cannot return bfloat16 (numpy has no such dtype); here BF16
 is widened exactly to float32 by a 16-bit shift. The ``safetensors`` library remains the writer, and the tests

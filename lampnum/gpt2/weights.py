@@ -2,12 +2,11 @@
 
 Parameters are kept under the checkpoint's own names, without the ``transformer.`` prefix that
 ``GPT2LMHeadModel`` adds: ``wte.weight`` [vocab_size, n_embd], ``wpe.weight`` [n_positions, n_embd], per block
-``h.{i}.ln_1.weight`` …,
-``ln_f.weight``, ``ln_f.bias``. The four linear layers of a block are ``transformers``' ``Conv1D`` and store
-their weight as [in, out] (``y = x @ W + b``), the transpose of ``nn.Linear``: ``h.{i}.attn.c_attn.weight``
-[n_embd, 3·n_embd] (query, key, value side by side), ``h.{i}.attn.c_proj.weight`` [n_embd, n_embd],
-``h.{i}.mlp.c_fc.weight`` [n_embd, n_inner], ``h.{i}.mlp.c_proj.weight`` [n_inner, n_embd]. The output head is
-tied to ``wte.weight``; a stored
+``h.{i}.ln_1.weight`` …, ``ln_f.weight``, ``ln_f.bias``. The four linear layers of a block are
+``transformers``' ``Conv1D`` and store their weight as [in, out] (``y = x @ W + b``), the transpose of
+``nn.Linear``: ``h.{i}.attn.c_attn.weight`` [n_embd, 3·n_embd] (query, key, value side by side),
+``h.{i}.attn.c_proj.weight`` [n_embd, n_embd], ``h.{i}.mlp.c_fc.weight`` [n_embd, n_inner],
+``h.{i}.mlp.c_proj.weight`` [n_inner, n_embd]. The output head is tied to ``wte.weight``; a stored
 ``lm_head.weight`` [vocab_size, n_embd] must equal it (or the config must say ``tie_word_embeddings: false``).
 
 Nothing is ever unpickled: ``pytorch_model.bin`` and other pickle-based files are refused with the command
@@ -140,8 +139,8 @@ def check_params(
     dict.
 
     Raises :class:`CheckpointError` naming the key. A stored ``lm_head.weight`` with ``tie_word_embeddings``
-    must equal
-    ``wte.weight`` exactly and is then dropped; the model always reads the head from ``wte.weight`` when tied.
+    must equal ``wte.weight`` exactly and is then dropped; the model always reads the head from ``wte.weight``
+    when tied.
     """
     shapes = expected_shapes(config)
     params = {_canonical_names(list(params), source)[k]: v for k, v in params.items()}
@@ -301,8 +300,7 @@ def write_hf_dir(path: str | os.PathLike[str], config: GPT2Config, params: Mappi
     """Write ``config.json`` + ``model.safetensors`` (names without prefix, as OpenAI's GPT-2 on the Hub).
 
     ``transformers.GPT2LMHeadModel.from_pretrained`` and :func:`read_checkpoint` both read the result. Needs
-    the
-    ``safetensors`` package (the ``gpt2`` extra).
+    the ``safetensors`` package (the ``gpt2`` extra).
     """
     from safetensors.numpy import save_file
 
@@ -338,10 +336,9 @@ def export_hf(source: str, out: str | os.PathLike[str], dtype: str = "float32") 
     layout.
 
     ``out`` ending in ``.npz`` gets lampnum's ``.npz``; anything else becomes a directory with
-    ``config.json``,
-    ``model.safetensors`` and, when the source has one, ``tokenizer.json``. ``dtype`` is ``"float32"`` (exact
-    for fp16/bf16/fp32 sources) or ``"float16"``. Needs the ``hf`` extra (torch, transformers); this is the
-    one place where a pickle-based checkpoint may be read, by ``transformers``
+    ``config.json``, ``model.safetensors`` and, when the source has one, ``tokenizer.json``. ``dtype`` is
+    ``"float32"`` (exact for fp16/bf16/fp32 sources) or ``"float16"``. Needs the ``hf`` extra (torch,
+    transformers); this is the one place where a pickle-based checkpoint may be read, by ``transformers``
     (``torch.load(weights_only=True)``), at your request.
     """
     try:
