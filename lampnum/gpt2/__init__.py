@@ -1,8 +1,16 @@
 """GPT-2 in numpy: checkpoints, tokenizer, a forward pass under per-site precision policies, metrics.
 
->>> model = load("path/to/hf_dir_or_export.npz")        # doctest: +SKIP
->>> logits = model.logits(ids)                          # float64 reference   # doctest: +SKIP
->>> out = model.run(ids, Policy.preset("bf16-acc"))     # emulated, with timings  # doctest: +SKIP
+``load(path)`` reads a Hugging Face directory or a lampnum ``.npz``; ``load_default()`` the shipped model:
+
+>>> import lampnum.gpt2 as g
+>>> model = g.load_default()
+>>> ids = g.load_tokenizer().encode("for i in range(10):")
+>>> ref = model.logits(ids)                                     # policy None: the float64 reference
+>>> out = model.run(ids, g.Policy.preset("paper", m_bits=10))   # QKᵀ accumulated with 10 mantissa bits
+>>> out.logits.dtype, out.stats.calls["score"] == model.config.n_layer
+(dtype('float32'), True)
+>>> bool(0 < g.metrics.kl_divergence(ref, out.logits) < 0.1)
+True
 """
 
 from __future__ import annotations
@@ -10,10 +18,13 @@ from __future__ import annotations
 import os
 from importlib import resources
 
+from lampnum.gpt2 import metrics
 from lampnum.gpt2.config import GPT2Config
 from lampnum.gpt2.errors import CheckpointError, ConfigError, SafetensorsError
+from lampnum.gpt2.generate import generate
 from lampnum.gpt2.model import GPT2, RunResult
 from lampnum.gpt2.policy import ELEMENTWISE_SITES, MATMUL_SITES, PRESETS, Context, Policy, RunStats
+from lampnum.gpt2.tokenizer import Tokenizer, load_tokenizer
 from lampnum.gpt2.weights import read_checkpoint
 
 __all__ = [
@@ -29,8 +40,12 @@ __all__ = [
     "RunResult",
     "RunStats",
     "SafetensorsError",
+    "Tokenizer",
+    "generate",
     "load",
     "load_default",
+    "load_tokenizer",
+    "metrics",
 ]
 
 
