@@ -56,14 +56,33 @@ assert set(_WEIGHT_NAMES) == set(WEIGHT_SITES)
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
-    """GPT-2's GELU, ``0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`` (``gelu_new``), elementwise."""
-    return 0.5 * x * (1.0 + np.tanh(_GELU_C * (x + 0.044715 * (x * x * x))))
+    """GPT-2's GELU, ``0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`` (``gelu_new``), elementwise.
+
+    Evaluated in ``x``'s dtype in one work array (the products by 0.5 are exact).
+    """
+    t = x * x
+    t *= x
+    t *= 0.044715
+    t += x
+    t *= _GELU_C
+    np.tanh(t, out=t)
+    t += 1.0
+    t *= x
+    t *= 0.5
+    return t
+
+
+def _softmax_(x: np.ndarray) -> np.ndarray:
+    # in place over the last axis; returns x
+    x -= np.max(x, axis=-1, keepdims=True)
+    np.exp(x, out=x)
+    x /= np.sum(x, axis=-1, keepdims=True)
+    return x
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
     """Softmax over the last axis, shifted by the row maximum; ``-inf`` entries get probability 0."""
-    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
-    return e / np.sum(e, axis=-1, keepdims=True)
+    return _softmax_(np.array(x, dtype=np.result_type(x, np.float32)))
 
 
 def layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
@@ -78,7 +97,9 @@ def _causal_softmax(z: np.ndarray, scale: float) -> np.ndarray:
     # position
     n_q, n_k = z.shape[-2:]
     future = np.arange(n_k)[None, :] > np.arange(n_k - n_q, n_k)[:, None]
-    return softmax(np.where(future, -np.inf, z * scale))
+    s = z * scale  # the one work array: z itself is left intact
+    np.copyto(s, -np.inf, where=future)
+    return _softmax_(s)
 
 
 def attention_probs(q: np.ndarray, k: np.ndarray, ctx: Context, layer: int, scale: float) -> np.ndarray:
@@ -137,16 +158,13 @@ def attention(
     values).
     """
     n_seq, n_head, d_head = x.shape[-2], config.n_head, config.d_head
-    qkv = ctx.linear(
-        "qkv", layer, x, p["attn.c_attn.weight"], p["attn.c_attn.bias"]
-    )  # -> [..., n_seq, 3*n_embd]
+    w, b = p["attn.c_attn.weight"], p["attn.c_attn.bias"]
+    qkv = ctx.linear("qkv", layer, x, w, b)  # -> [..., n_seq, 3*n_embd]
     qkv = qkv.reshape(*x.shape[:-1], 3, n_head, d_head)  # -> [..., n_seq, 3, n_head, d_head]
     q, k, v = np.moveaxis(qkv, (-3, -4), (0, -2))  # 3 x [..., n_head, n_seq, d_head]
     if past is not None:
         k, v = np.concatenate([past[0], k], axis=-2), np.concatenate([past[1], v], axis=-2)
-    probs = attention_probs(
-        q, k, ctx, layer, config.attn_scale(layer)
-    )  # -> [..., n_head, n_seq, n_past+n_seq]
+    probs = attention_probs(q, k, ctx, layer, config.attn_scale(layer))  # -> [..., n_head, n_seq, n_k]
     o = ctx.matmul("value", layer, probs, v)  # -> [..., n_head, n_seq, d_head]
     o = np.moveaxis(o, -3, -2).reshape(*x.shape[:-2], n_seq, n_head * d_head)  # -> [..., n_seq, n_embd]
     return ctx.linear("attn_proj", layer, o, p["attn.c_proj.weight"], p["attn.c_proj.bias"]), (k, v)
