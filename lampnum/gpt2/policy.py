@@ -198,27 +198,15 @@ class Policy:
             return cls(name="fp64")
         if name == "fp32":
             return cls(name="fp32", dtype="float32")
-        if name == "bf16":
-            spec = MatmulSpec(input=bf16, accumulator=bf16)
-            return cls(
-                name="bf16",
-                matmul=dict.fromkeys(MATMUL_SITES, spec),
-                elementwise=dict.fromkeys(ELEMENTWISE_SITES, bf16),
-            )
-        if name == "bf16-acc":
-            spec = MatmulSpec(input=fp32, accumulator=bf16)
-            return cls(
-                name="bf16-acc",
-                matmul=dict.fromkeys(MATMUL_SITES, spec),
-                elementwise=dict.fromkeys(ELEMENTWISE_SITES, fp32),
-            )
-        if name == "fp16":
-            spec = MatmulSpec(input=fp16, accumulator=fp32, output=fp16)
-            return cls(
-                name="fp16",
-                matmul=dict.fromkeys(MATMUL_SITES, spec),
-                elementwise=dict.fromkeys(ELEMENTWISE_SITES, fp16),
-            )
+        uniform = {  # one spec for every product, one format for every elementwise output
+            "bf16": (MatmulSpec(input=bf16, accumulator=bf16), bf16),
+            "bf16-acc": (MatmulSpec(input=fp32, accumulator=bf16), fp32),
+            "fp16": (MatmulSpec(input=fp16, accumulator=fp32, output=fp16), fp16),
+        }
+        if name in uniform:
+            spec, fmt = uniform[name]
+            matmul, elementwise = dict.fromkeys(MATMUL_SITES, spec), dict.fromkeys(ELEMENTWISE_SITES, fmt)
+            return cls(name=name, matmul=matmul, elementwise=elementwise)
         if name == "e4m3-weights":
             return cls(name="e4m3-weights", dtype="float32", weights=as_format("e4m3"))
         if name == "paper":

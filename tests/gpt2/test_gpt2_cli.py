@@ -37,46 +37,23 @@ def test_eval_on_token_file(model_dir, tmp_path, capsys) -> None:
     path, model = model_dir
     ids = np.random.default_rng(0).integers(0, 300, 100)
     np.save(tmp_path / "ids.npy", ids)
-    assert (
-        run(
-            [
-                "gpt2",
-                "eval",
-                "--model",
-                str(path),
-                "--tokens",
-                str(tmp_path / "ids.npy"),
-                "--ctx",
-                "32",
-                "--json",
-            ]
-        )
-        == 0
-    )
+    args = [
+        "gpt2",
+        "eval",
+        "--model",
+        str(path),
+        "--tokens",
+        str(tmp_path / "ids.npy"),
+        "--ctx",
+        "32",
+        "--json",
+    ]
+    assert run(args) == 0
     out = json.loads(capsys.readouterr().out)
     windows = ids[:96].reshape(3, 32)
     assert out["windows"] == 3 and out["policy"] == "fp64" and "kl_vs_fp64" not in out
     assert out["loss"] == pytest.approx(metrics.cross_entropy(model.logits(windows), windows), rel=1e-12)
-    assert (
-        run(
-            [
-                "gpt2",
-                "eval",
-                "--model",
-                str(path),
-                "--tokens",
-                str(tmp_path / "ids.npy"),
-                "--ctx",
-                "32",
-                "--policy",
-                "fp32",
-                "--windows",
-                "2",
-                "--json",
-            ]
-        )
-        == 0
-    )
+    assert run(args + ["--policy", "fp32", "--windows", "2"]) == 0
     out = json.loads(capsys.readouterr().out)
     ref, test = model.logits(windows[:2]), model.logits(windows[:2], g.Policy.preset("fp32"))
     assert out["windows"] == 2 and out["kl_vs_fp64"] == pytest.approx(
