@@ -135,8 +135,7 @@ def _select(names: list[str], config: GPT2Config, source: str) -> dict[str, str]
 def check_params(
     params: Mapping[str, np.ndarray], config: GPT2Config, source: str = "params"
 ) -> dict[str, np.ndarray]:
-    """Validate names, shapes, dtypes and finiteness; resolve a stored tied ``lm_head.weight``. Returns a new
-    dict.
+    """A validated copy of ``params``: names, shapes, dtypes and finiteness; a stored tied head resolved.
 
     Raises :class:`CheckpointError` naming the key. A stored ``lm_head.weight`` with ``tie_word_embeddings``
     must equal ``wte.weight`` exactly and is then dropped; the model always reads the head from ``wte.weight``
@@ -171,8 +170,7 @@ def check_params(
 
 
 def _read_safetensors(files: Mapping[Path, set[str] | None], config: GPT2Config) -> dict[str, np.ndarray]:
-    """Read the parameters from one file, or from the shards of an index (file -> the names the index puts
-    there).
+    """Read the parameters from one file, or from the shards of an index (file -> the names it puts there).
 
     All headers are validated, and the names checked against ``config``, before any tensor data is read.
     """
@@ -234,11 +232,8 @@ def _weight_files(path: Path) -> dict[Path, set[str] | None]:
 
 
 def _read_npz(path: Path) -> tuple[GPT2Config, dict[str, np.ndarray]]:
-    try:
-        with (
-            open(path, "rb") as f,
-            np.load(f, allow_pickle=False) as z,
-        ):  # our handle: closed even on bad zips
+    try:  # the file is opened here, not by np.load, which leaks its handle when the zip is damaged
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
             if "__format__" not in z.files or str(z["__format__"]) != NPZ_FORMAT:
                 raise CheckpointError(f"{path}: not a lampnum GPT-2 export (no __format__ = {NPZ_FORMAT!r})")
             if "__config__" not in z.files:
