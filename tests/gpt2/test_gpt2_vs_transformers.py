@@ -128,11 +128,11 @@ def test_transformers_reads_what_lampnum_writes(tmp_path, make_config) -> None:
 def test_greedy_generation_matches_transformers(saved) -> None:
     hf, path = saved
     model = g.load(path)
-    prompt = np.array([[5, 17, 42, 3], [9, 9, 1, 60]])
-    with torch.no_grad():
-        ref = hf.generate(
-            torch.as_tensor(prompt), max_new_tokens=20, do_sample=False, eos_token_id=None, pad_token_id=0
-        ).numpy()
+    prompt = np.array([[5, 17, 42, 3], [9, 0, 1, 60], [40, 2, 0, 12]])
+    tokens = torch.as_tensor(prompt)
+    with torch.no_grad():  # an explicit mask: else generate() takes id 0 (= pad_token_id) for padding
+        ref = hf.generate(tokens, attention_mask=torch.ones_like(tokens), max_new_tokens=20, do_sample=False,
+                          eos_token_id=None, pad_token_id=0).numpy()  # fmt: skip
     np.testing.assert_array_equal(generate(model, prompt, 20), ref)
 
 
