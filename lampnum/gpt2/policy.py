@@ -1,0 +1,311 @@
+"""Per-site precision policies for the GPT-2 forward pass, and the context that applies one.
+
+A :class:`Policy` says, for each *site* of the model, how it is computed:
+
+- matrix-product sites ``qkv``, ``score`` (QKᵀ), ``value`` (attention·V), ``attn_proj``, ``fc``, ``mlp_proj``,
+  ``lm_head``: a :class:`lampnum.MatmulSpec` (emulated by :func:`lampnum.matmul`), or ``None`` for the working
+  dtype's own BLAS;
+- elementwise sites ``softmax``, ``gelu``, ``layernorm``, ``residual``: a :class:`lampnum.Format` to which the
+  stage's output is rounded, or ``None`` for no rounding beyond the working dtype.
+
+``dtype`` is the working numpy dtype. With ``float64`` every stage is computed in float64 and rounded once, at
+its output, to the site's format: a model of a kernel with wide internal arithmetic, not of step-by-step
+low-precision arithmetic inside LayerNorm or softmax. With ``float32`` the elementwise stages are numpy's
+float32 operations (``+ - * / sqrt`` correctly rounded; ``exp`` and ``tanh`` numpy's SIMD float32 functions,
+within a few ulp), and native matrix products are float32 BLAS, whose summation order (blocking, FMA use,
+threading) is not specified; use an emulated :class:`MatmulSpec` where the order matters.
+
+Biases enter an emulated product as a last accumulation term: ``x @ W + b`` is computed as
+``[x, 1] @ [W; b]``, so with strict accumulation the bias is added to the accumulator, rounded to the
+accumulator format, then to ``output``.
+
+Per-layer overrides (``Policy.with_site(site, value, layers=[...])``) take precedence over the model-wide
+table; sites outside the blocks (the embedding's residual sum, ``ln_f``, ``lm_head``) have layer ``None`` and
+use the table.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, Union, cast
+
+import numpy as np
+
+import lampnum as ln
+from lampnum.emulate import MatmulSpec
+from lampnum.formats import Format, as_format
+
+__all__ = [
+    "ELEMENTWISE_SITES",
+    "MATMUL_SITES",
+    "PRESETS",
+    "WEIGHT_SITES",
+    "Context",
+    "Policy",
+    "RunStats",
+    "quantize_weight",
+]
+
+MATMUL_SITES = ("qkv", "score", "value", "attn_proj", "fc", "mlp_proj", "lm_head")
+ELEMENTWISE_SITES = ("softmax", "gelu", "layernorm", "residual")
+#: Sites whose right operand is a weight matrix (the targets of ``Policy.weights``).
+WEIGHT_SITES = ("qkv", "attn_proj", "fc", "mlp_proj")
+PRESETS = ("fp64", "fp32", "bf16", "bf16-acc", "fp16", "e4m3-weights", "paper")
+_DTYPES = ("float64", "float32")
+
+Value = Union["MatmulSpec", "Format", None]
+
+
+def _result_format(spec: MatmulSpec) -> Format:
+    """The format of ``matmul``'s result under ``spec``: ``output`` when given, else the accumulator's."""
+    return spec.output if spec.output is not None else spec.accumulator
+
+
+def _fits_fp32(f: Format) -> bool:
+    assert f.emin is not None  # Format fills it in at construction
+    return f.p <= 24 and f.emax <= 127 and f.emin >= -126
+
+
+def _check(site: str, value: Any, dtype: str) -> Any:
+    if site in MATMUL_SITES:
+        if value is None:
+            return None
+        if not isinstance(value, MatmulSpec):
+            raise TypeError(f"site {site!r} takes a lampnum.MatmulSpec or None, got {type(value).__name__}")
+        fmt = _result_format(value)
+    elif site in ELEMENTWISE_SITES:
+        if value is None:
+            return None
+        value = fmt = as_format(value)
+    else:
+        raise ValueError(f"unknown site {site!r}; sites are {MATMUL_SITES + ELEMENTWISE_SITES}")
+    if dtype == "float32" and not _fits_fp32(fmt):
+        raise ValueError(
+            f"site {site!r} produces values of {fmt}, which float32 working arrays cannot hold exactly; "
+            "use dtype='float64'"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How each site of the forward pass is computed (see the module docstring for the semantics).
+
+    ``matmul`` and ``elementwise`` list every site (missing ones are filled with ``None``); ``layers`` maps a
+    block index to per-site overrides; ``weights``, when set, quantises the weight matrices of
+    :data:`WEIGHT_SITES` once, with a per-tensor power-of-two scale (:func:`quantize_weight`).
+    """
+
+    name: str = "custom"
+    dtype: str = "float64"
+    matmul: Mapping[str, MatmulSpec | None] = field(default_factory=dict)
+    elementwise: Mapping[str, Format | None] = field(default_factory=dict)
+    layers: Mapping[int, Mapping[str, Value]] = field(default_factory=dict)
+    weights: Format | None = None
+
+    def __post_init__(self) -> None:
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {_DTYPES}, got {self.dtype!r}")
+        for table, sites in ((self.matmul, MATMUL_SITES), (self.elementwise, ELEMENTWISE_SITES)):
+            unknown = set(table) - set(sites)
+            if unknown:
+                raise ValueError(f"unknown site(s) {sorted(unknown)}; expected some of {sites}")
+        freeze = MappingProxyType
+        object.__setattr__(
+            self, "matmul", freeze({s: _check(s, self.matmul.get(s), self.dtype) for s in MATMUL_SITES})
+        )
+        object.__setattr__(
+            self,
+            "elementwise",
+            freeze({s: _check(s, self.elementwise.get(s), self.dtype) for s in ELEMENTWISE_SITES}),
+        )
+        layers: dict[int, Mapping[str, Value]] = {}
+        for layer, overrides in self.layers.items():
+            if isinstance(layer, bool) or not isinstance(layer, int) or layer < 0:
+                raise ValueError(f"layer keys must be block indices >= 0, got {layer!r}")
+            layers[layer] = freeze({s: _check(s, v, self.dtype) for s, v in overrides.items()})
+        object.__setattr__(self, "layers", freeze(layers))
+        weights = None if self.weights is None else as_format(self.weights)
+        if weights is not None and self.dtype == "float32" and not _fits_fp32(weights):
+            raise ValueError(f"weights in {weights} cannot be held exactly by float32 working arrays")
+        object.__setattr__(self, "weights", weights)
+
+    def spec(self, site: str, layer: int | None) -> MatmulSpec | None:
+        """The MatmulSpec of product ``site`` in block ``layer`` (None: native BLAS in the working dtype)."""
+        if site not in MATMUL_SITES:
+            raise ValueError(f"{site!r} is not a matrix-product site {MATMUL_SITES}")
+        over = self.layers.get(layer, {}) if layer is not None else {}
+        return cast("MatmulSpec | None", over[site]) if site in over else self.matmul[site]
+
+    def format(self, site: str, layer: int | None) -> Format | None:
+        """The format elementwise ``site`` in block ``layer`` rounds its output to (None: not rounded)."""
+        if site not in ELEMENTWISE_SITES:
+            raise ValueError(f"{site!r} is not an elementwise site {ELEMENTWISE_SITES}")
+        over = self.layers.get(layer, {}) if layer is not None else {}
+        return cast("Format | None", over[site]) if site in over else self.elementwise[site]
+
+    @property
+    def is_native(self) -> bool:
+        """True when no site is emulated or rounded: the policy is plain numpy in ``dtype`` (fp64, fp32)."""
+        tables = [self.matmul, self.elementwise, *self.layers.values()]
+        return self.weights is None and all(v is None for t in tables for v in t.values())
+
+    def with_site(
+        self, site: str, value: Value, layers: Iterable[int] | None = None, name: str | None = None
+    ) -> Policy:
+        """A copy with ``site`` set to ``value``, model-wide (``layers=None``) or for the given blocks only.
+
+        A model-wide change leaves existing per-layer overrides of that site in place (they take precedence).
+        """
+        kw: dict[str, Any] = {"name": name or f"{self.name}+{site}"}
+        if layers is None:
+            table = "matmul" if site in MATMUL_SITES else "elementwise"
+            kw[table] = {**getattr(self, table), site: value}
+        else:
+            new = {k: dict(v) for k, v in self.layers.items()}
+            for layer in layers:
+                new.setdefault(layer, {})[site] = value
+            kw["layers"] = new
+        return replace(self, **kw)
+
+    @classmethod
+    def preset(cls, name: str, *, m_bits: int | None = None) -> Policy:
+        """A named policy.
+
+        - ``"fp64"``: the float64 reference (plain numpy float64; what ``policy=None`` means).
+        - ``"fp32"``: plain numpy float32 (float32 BLAS, float32 elementwise).
+        - ``"bf16"``: bf16 storage and accumulation: every product takes bf16 operands and accumulates
+          strictly in bf16 (exact products, one rounding per step); every elementwise output is rounded to
+          bf16.
+        - ``"bf16-acc"``: fp32 operands, strict bf16 accumulation at every product site; elementwise outputs
+          fp32.
+        - ``"fp16"``: fp16 operands, strict fp32 accumulation, fp16 outputs; elementwise outputs fp16.
+        - ``"e4m3-weights"``: float32 everywhere, the weights of the linear layers quantised to OCP e4m3 with
+          a per-tensor power-of-two scale (those values are exact in float32, so float32 BLAS computes with
+          them).
+        - ``"paper"`` (``m_bits`` required, 1..23): the LAMP paper's setting. Only QKᵀ is emulated: fp32
+          products, strict accumulation in an fp32 register rounded to ``m_bits`` explicit mantissa bits after
+          every addition (``via="fp32"``); everything else float32.
+        """
+        fp32, bf16, fp16 = as_format("fp32"), as_format("bf16"), as_format("fp16")
+        if m_bits is not None and name != "paper":
+            raise ValueError("m_bits applies to the 'paper' preset only")
+        if name == "fp64":
+            return cls(name="fp64")
+        if name == "fp32":
+            return cls(name="fp32", dtype="float32")
+        uniform = {  # one spec for every product, one format for every elementwise output
+            "bf16": (MatmulSpec(input=bf16, accumulator=bf16), bf16),
+            "bf16-acc": (MatmulSpec(input=fp32, accumulator=bf16), fp32),
+            "fp16": (MatmulSpec(input=fp16, accumulator=fp32, output=fp16), fp16),
+        }
+        if name in uniform:
+            spec, fmt = uniform[name]
+            matmul, elementwise = dict.fromkeys(MATMUL_SITES, spec), dict.fromkeys(ELEMENTWISE_SITES, fmt)
+            return cls(name=name, matmul=matmul, elementwise=elementwise)
+        if name == "e4m3-weights":
+            return cls(name="e4m3-weights", dtype="float32", weights=as_format("e4m3"))
+        if name == "paper":
+            if isinstance(m_bits, bool) or not isinstance(m_bits, int) or not 1 <= m_bits <= 23:
+                raise ValueError(f"the 'paper' preset needs m_bits, an integer in 1..23, got {m_bits!r}")
+            acc = Format(p=m_bits + 1, emax=127, name=f"fp32m{m_bits}")
+            spec = MatmulSpec(product=fp32, accumulator=acc, via=fp32)
+            return cls(name=f"paper(m={m_bits})", dtype="float32", matmul={"score": spec})
+        raise ValueError(f"unknown preset {name!r}; presets are {PRESETS}")
+
+
+def quantize_weight(w: np.ndarray, fmt: Format) -> np.ndarray:
+    """Round ``w`` to ``fmt`` under a per-tensor power-of-two scale ``s``: ``round(w·s, fmt) / s`` (float64).
+
+    ``s = 2^k`` with the largest ``k`` such that ``max|w|·s <= fmt.max``; scaling by a power of two is exact,
+    so the result holds exactly the quantised values. An all-zero tensor is returned unchanged.
+    """
+    w = np.asarray(w, dtype=np.float64)
+    amax = float(np.max(np.abs(w))) if w.size else 0.0
+    if amax == 0.0:
+        return w.copy()
+    k = math.floor(math.log2(float(fmt.max) / amax))
+    while np.ldexp(amax, k) > fmt.max:  # log2 is not exact near powers of two
+        k -= 1
+    return np.ldexp(ln.round(np.ldexp(w, k), fmt), -k)
+
+
+@dataclass
+class RunStats:
+    """What one forward pass measured.
+
+    ``seconds`` and ``calls`` are per site, summed over layers (an elementwise site's time includes its
+    rounding). ``recompute_rate`` maps ``(layer, site)`` to the fraction of components recomputed in high
+    precision; policies without look-ahead leave it empty (LAMP fills it).
+    """
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+    recompute_rate: dict[tuple[int | None, str], float] = field(default_factory=dict)
+    total_seconds: float = 0.0
+
+    def add(self, site: str, seconds: float) -> None:
+        self.seconds[site] = self.seconds.get(site, 0.0) + seconds
+        self.calls[site] = self.calls.get(site, 0) + 1
+
+
+class Context:
+    """A policy applied to one forward pass: every matrix product and elementwise stage of the model goes
+    through it.
+
+    The model's functions call :meth:`matmul` / :meth:`linear` for products and :meth:`elementwise` for
+    stages; the context picks native BLAS or :func:`lampnum.matmul` from the policy, rounds stage outputs, and
+    times each site into ``stats`` when one is given.
+    """
+
+    def __init__(self, policy: Policy, stats: RunStats | None = None) -> None:
+        self.policy = policy
+        self.stats = stats
+        self.dtype = np.dtype(policy.dtype)
+
+    def _timed(self, site: str, t0: float) -> None:
+        if self.stats is not None:
+            self.stats.add(site, time.perf_counter() - t0)
+
+    def _emulated(self, spec: MatmulSpec, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return ln.matmul(a, b, spec).astype(self.dtype, copy=False)
+
+    def matmul(self, site: str, layer: int | None, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``a @ b`` (numpy broadcasting) as the policy computes ``site`` in block ``layer``."""
+        t0 = time.perf_counter()
+        spec = self.policy.spec(site, layer)
+        out = a @ b if spec is None else self._emulated(spec, a, b)
+        self._timed(site, t0)
+        return out
+
+    def linear(self, site: str, layer: int | None, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``x @ w + b`` for ``x`` [..., k], ``w`` [k, n], ``b`` [n]; emulated sites accumulate ``b`` last."""
+        t0 = time.perf_counter()
+        spec = self.policy.spec(site, layer)
+        x2 = x.reshape(-1, x.shape[-1])  # one BLAS call for all leading dimensions
+        if spec is None:
+            y = x2 @ w
+            y += b
+        else:
+            ones = np.ones((x2.shape[0], 1), dtype=x2.dtype)
+            y = self._emulated(
+                spec, np.concatenate([x2, ones], axis=1), np.concatenate([w, b[None, :]], axis=0)
+            )
+        self._timed(site, t0)
+        return y.reshape(*x.shape[:-1], w.shape[1])
+
+    def elementwise(
+        self, site: str, layer: int | None, fn: Callable[..., np.ndarray], *args: Any
+    ) -> np.ndarray:
+        """``fn(*args)`` in the working dtype, its output rounded to the format of ``site`` (if any)."""
+        t0 = time.perf_counter()
+        out = fn(*args)
+        fmt = self.policy.format(site, layer)
+        if fmt is not None:
+            out = ln.round(out, fmt)
+        self._timed(site, t0)
+        return out
