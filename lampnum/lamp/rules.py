@@ -1,18 +1,22 @@
 """The LAMP selection rules as small vectorised functions (arXiv 2601.21623; LAMP-MATH.md §3).
 
-Every function works along the last axis ("a row": one query's scores, one token's features) and is vectorised over
-all leading axes with numpy (sorting, partitioning and cumulative sums along the last axis; no Python loop over rows).
-Inputs are float64 arrays already checked by :func:`lampnum.lamp.select`; ``valid`` is a boolean array of the same shape
-saying which components exist (causal entries with finite scores). Invalid components are never selected and never
-counted. Ties are always broken by position: among equal indicators the lower index comes first.
+Every function works along the last axis ("a row": one query's scores, one token's features) and is vectorised
+over all leading axes with numpy (sorting, partitioning and cumulative sums along the last axis; no Python
+loop over rows). Inputs are float64 arrays already checked by :func:`lampnum.lamp.select`; ``valid`` is a
+boolean array of the same shape saying which components exist (causal entries with finite scores). Invalid
+components are never selected and never counted. Ties are always broken by position: among equal indicators
+the lower index comes first.
 
 Indicators (each ``>= 0`` on valid entries):
 
-- :func:`strict_indicator` ``2 s_j (1 − s_j) |z_j|``: the contribution of j to the ℓ1 error of ``softmax(z)`` under the
-  relative error model ``|e_j| <= ε|z_j|`` (the column-j ℓ1 norm of ``diag(s) − ssᵀ`` is ``2 s_j (1 − s_j)``), ε dropped;
-- :func:`bound_indicator` ``2 s_j (1 − s_j) β_j``: the same with the actual componentwise error bound β (ours);
-- :func:`relaxed_indicator` ``|z_j| e^{z_j − max_k z_k}``: the normalisation-free indicator ``|z_j| e^{z_j}`` scaled by the
-  row constant ``e^{−max z}`` (so it cannot overflow; the rule compares it with its row maximum, which is invariant).
+- :func:`strict_indicator` ``2 s_j (1 − s_j) |z_j|``: the contribution of j to the ℓ1 error of ``softmax(z)``
+  under the relative error model ``|e_j| <= ε|z_j|`` (the column-j ℓ1 norm of ``diag(s) − ssᵀ`` is
+  ``2 s_j (1 − s_j)``), ε dropped;
+- :func:`bound_indicator` ``2 s_j (1 − s_j) β_j``: the same with the actual componentwise error bound β
+  (ours);
+- :func:`relaxed_indicator` ``|z_j| e^{z_j − max_k z_k}``: the normalisation-free indicator ``|z_j| e^{z_j}``
+  scaled by the row constant ``e^{−max z}`` (so it cannot overflow; the rule compares it with its row maximum,
+  which is invariant).
 """
 
 from __future__ import annotations
@@ -58,17 +62,17 @@ def relaxed_indicator(z: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def mass(probs: np.ndarray, valid: np.ndarray, tau: float) -> np.ndarray:
-    """The mass rule: the smallest top-probability set S with amplification bound ``2 − 2 s_min − Σ_{j∈S} s_j <= τ``.
+    """The mass rule: the shortest top-probability prefix S with ``2 − 2 s_min − Σ_{j∈S} s_j <= τ``.
 
-    With the valid probabilities sorted in descending order (ties by position), the k-th entry is selected while
-    ``(Σ of the k − 1 before it) + 2 s_min < 2 − τ``, ``s_min`` the row's smallest valid probability. The prefix sums are
-    sequential (``numpy.cumsum``). Why this bounds the error (LAMP-MATH.md §3): with ``|e_j| <= ε`` off S and
-    ``e_j = 0`` on S, ``Δs_i/s_i ≈ e_i − Σ_{j∉S} s_j e_j``, whose worst case over the error box is
-    ``A(S)·ε`` with ``A(S) = max(1 − 2 min_{i∉S} s_i + Σ_{j∉S} s_j, [S ≠ ∅]·Σ_{j∉S} s_j)`` (``A = 0`` when S holds every
-    entry), and ``A(S) <= 2 − 2 s_min − Σ_{j∈S} s_j`` for a row of two or more entries. The selected prefix is the
-    shortest whose mass reaches ``2 − τ − 2 s_min``, so ``A(S) <= τ`` after recomputation. τ = 2 selects nothing; as
-    τ → 1 nearly everything (all but the smallest entries whose mass stays below ``τ − 1 + 2 s_min``) is selected.
-    A row of one entry has ``A(∅) = 0`` and selects nothing.
+    With the valid probabilities sorted in descending order (ties by position), the k-th entry is selected
+    while ``(Σ of the k − 1 before it) + 2 s_min < 2 − τ``, ``s_min`` the row's smallest valid probability.
+    The prefix sums are sequential (``numpy.cumsum``). Why this bounds the error (LAMP-MATH.md §3): with
+    ``|e_j| <= ε`` off S and ``e_j = 0`` on S, ``Δs_i/s_i ≈ e_i − Σ_{j∉S} s_j e_j``, whose worst case over the
+    error box is ``A(S)·ε`` with ``A(S) = max(1 − 2 min_{i∉S} s_i + Σ_{j∉S} s_j, [S ≠ ∅]·Σ_{j∉S} s_j)``
+    (``A = 0`` when S holds every entry), and ``A(S) <= 2 − 2 s_min − Σ_{j∈S} s_j`` for a row of two or more
+    entries. The selected prefix is the shortest whose mass reaches ``2 − τ − 2 s_min``, so ``A(S) <= τ``
+    after recomputation. τ = 2 selects nothing; as τ → 1 nearly everything (all but the smallest entries whose
+    mass stays below ``τ − 1 + 2 s_min``) is selected. A row of one entry has ``A(∅) = 0``, selects nothing.
     """
     order = np.argsort(np.where(valid, -probs, np.inf), axis=-1, kind="stable")
     ordered = np.take_along_axis(np.where(valid, probs, 0.0), order, axis=-1)
@@ -89,15 +93,15 @@ def threshold(indicator: np.ndarray, valid: np.ndarray, tau: float | np.ndarray)
 def relative_threshold(indicator: np.ndarray, valid: np.ndarray, tau: float | np.ndarray) -> np.ndarray:
     """Valid entries whose indicator exceeds τ times the row's largest valid indicator (the relaxed rule).
 
-    ``tau`` is a number or an array broadcastable to the rows (``(..., 1)``: the length-adaptive rule). τ = 1 selects
-    nothing; τ = 0 selects every valid entry with a positive indicator.
+    ``tau`` is a number or an array broadcastable to the rows (``(..., 1)``: the length-adaptive rule). τ = 1
+    selects nothing; τ = 0 selects every valid entry with a positive indicator.
     """
     top = np.max(indicator, axis=-1, where=valid, initial=0.0, keepdims=True)
     return valid & (indicator > tau * top)
 
 
 def length_tau(valid: np.ndarray, tau: float, length_ref: float) -> np.ndarray:
-    """Per-row ``τ_ℓ = min(1, τ·√(L/ℓ))`` with ℓ the row's number of valid entries, shape ``(..., 1)`` (1 for ℓ = 0)."""
+    """Per-row ``τ_ℓ = min(1, τ·√(L/ℓ))``, ℓ the row's valid-entry count; shape ``(..., 1)``, 1 if ℓ = 0."""
     length = valid.sum(axis=-1, keepdims=True)
     ratio = np.divide(float(length_ref), length, out=np.full(length.shape, np.inf), where=length > 0)
     with np.errstate(invalid="ignore"):  # 0·inf for tau = 0 on empty rows: those rows select nothing anyway
@@ -106,10 +110,10 @@ def length_tau(valid: np.ndarray, tau: float, length_ref: float) -> np.ndarray:
 
 
 def top_count(indicator: np.ndarray, valid: np.ndarray, count: np.ndarray | int) -> np.ndarray:
-    """The ``count`` largest valid indicators of each row (all valid entries when the row has fewer), ties by position.
+    """The ``count`` largest valid indicators of each row (all its valid entries if fewer), ties by position.
 
-    ``count`` is an int or an int array broadcastable to ``indicator.shape[:-1]``. O(n) per row for a uniform count
-    (``numpy.partition``); a varying count sorts each row.
+    ``count`` is an int or an int array broadcastable to ``indicator.shape[:-1]``. O(n) per row for a uniform
+    count (``numpy.partition``); a varying count sorts each row.
     """
     n = indicator.shape[-1]
     key = np.where(valid, indicator, -np.inf)
@@ -134,15 +138,15 @@ def top_count(indicator: np.ndarray, valid: np.ndarray, count: np.ndarray | int)
 
 
 def budget_count(valid: np.ndarray, rate: float) -> int:
-    """``k = ⌊r·N + 1/2⌋`` (r·N rounded to nearest, halves up) with N the number of valid entries, evaluated exactly."""
+    """``k = ⌊r·N + 1/2⌋`` (r·N to nearest, halves up; exact), N the number of valid entries."""
     return math.floor(Fraction(rate) * int(valid.sum()) + Fraction(1, 2))
 
 
 def budget(indicator: np.ndarray, valid: np.ndarray, rate: float) -> np.ndarray:
     """The ``k = ⌊r·N + 1/2⌋`` largest indicators over all valid entries of the whole array (a global budget).
 
-    Ties are broken by flat C-order position (lower first), so the selected count is exactly k and the achieved
-    recompute rate k/N is within 1/(2N) of r.
+    Ties are broken by flat C-order position (lower first), so the selected count is exactly k and the
+    achieved recompute rate k/N is within 1/(2N) of r.
     """
     k = budget_count(valid, rate)
     flat = top_count(indicator.reshape(1, -1), valid.reshape(1, -1), k)
@@ -152,8 +156,8 @@ def budget(indicator: np.ndarray, valid: np.ndarray, rate: float) -> np.ndarray:
 def random_count(valid: np.ndarray, count: np.ndarray | int, rng: np.random.Generator) -> np.ndarray:
     """``min(count, ℓ)`` entries of each row drawn uniformly without replacement among its ℓ valid entries.
 
-    The ablation of LAMP: the same number of recomputations per row as another rule, at random positions. Every entry
-    gets an independent uniform key from ``rng``; the row's valid entries with the smallest keys are chosen, so every
-    subset of the right size is equally likely.
+    The ablation of LAMP: the same number of recomputations per row as another rule, at random positions.
+    Every entry gets an independent uniform key from ``rng``; the row's valid entries with the smallest keys
+    are chosen, so every subset of the right size is equally likely.
     """
     return top_count(-rng.random(valid.shape), valid, count)

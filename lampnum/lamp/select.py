@@ -1,34 +1,45 @@
-"""``lampnum.lamp.select``: which softmax inputs to recompute, by every LAMP rule (arXiv 2601.21623, LAMP-MATH.md §3).
+"""``lampnum.lamp.select``: which softmax inputs to recompute, by each LAMP rule (arXiv 2601.21623, §3).
 
-``scores`` are the low-precision inputs ``ẑ`` of a softmax along the last axis (for attention: the *scaled* scores
-``q_i·k_j/√d``); the mask says which components to recompute in high precision before the softmax is applied. A
-component is *valid* when ``causal`` allows it and its score is not −inf; invalid components are ignored entirely
-(their values may be anything, NaN included), never selected and never counted. ``probs`` defaults to the softmax of
-``scores`` over the valid entries of each row (float64).
+The rules are those of LAMP-MATH.md §3.
 
-=========  ====================  ==========================================================================================
-rule       parameters            selects (per row unless said otherwise; ties by position, lower index first)
-=========  ====================  ==========================================================================================
-mass       tau ∈ [1, 2]          the shortest descending-probability prefix with ``2 − 2 s_min − Σ_S s <= τ``
-                                 (:func:`lampnum.lamp.rules.mass`); guarantees first-order amplification ``A(S) <= τ``
-strict     tau >= 0              ``2 s_j (1 − s_j)|z_j| > τ`` (relative error model, ε absorbed in τ; paper's code)
-relaxed    tau ∈ [0, 1]          ``|z_j| e^{z_j} > τ · max_k |z_k| e^{z_k}`` (normalisation-free; paper's code)
-length     tau ∈ [0, 1],         the relaxed rule with ``τ_ℓ = min(1, τ √(L/ℓ))``, ℓ the row's number of valid entries,
-           length_ref=L (1024)   L the reference length (the paper's code pairs its length flag with the relaxed rule)
-top_mu     mu >= 0, indicator    the µ largest indicators (all valid entries of a row with fewer than µ)
-budget     rate ∈ [0, 1],        the ``⌊r·N + 1/2⌋`` largest indicators over *all* N valid entries of the array; ties by
-           indicator             flat C-order position
-bound      tau >= 0, bound=β     ``2 s_j (1 − s_j) β_j > τ``, β the actual componentwise error bound of the scores; τ is
-                                 *absolute*: the largest first-order contribution to ``‖Δs‖₁`` left unrecomputed (ours)
-random     count, rng            ``min(count, ℓ)`` entries drawn uniformly among the row's valid entries (the ablation;
-                                 ``count=other_mask.sum(-1)`` gives the same count per row as another rule)
-none                             nothing
-all                              every valid entry
-=========  ====================  ==========================================================================================
+``scores`` are the low-precision inputs ``ẑ`` of a softmax along the last axis (for attention: the *scaled*
+scores ``q_i·k_j/√d``); the mask says which components to recompute in high precision before the softmax is
+applied. A component is *valid* when ``causal`` allows it and its score is not −inf; invalid components are
+ignored entirely (their values may be anything, NaN included), never selected and never counted. ``probs``
+defaults to the softmax of ``scores`` over the valid entries of each row (float64).
 
-``indicator`` (top_mu, budget): ``"strict"`` ``2s(1 − s)|z|`` (default), ``"bound"`` ``2s(1 − s)β`` (needs ``bound=``),
-``"relaxed"`` ``|z|e^z``, ``"probability"`` ``s``. A parameter a rule does not use raises ``TypeError``, a value out of
-its range ``ValueError``.
+Rules (per row unless said otherwise; ties by position, lower index first):
+
+``mass``, tau ∈ [1, 2]
+    the shortest descending-probability prefix S with ``2 − 2 s_min − Σ_S s <= τ``
+    (:func:`lampnum.lamp.rules.mass`); guarantees first-order amplification ``A(S) <= τ``.
+``strict``, tau >= 0
+    ``2 s_j (1 − s_j)|z_j| > τ`` (relative error model, ε absorbed in τ; the paper's code).
+``relaxed``, tau ∈ [0, 1]
+    ``|z_j| e^{z_j} > τ · max_k |z_k| e^{z_k}`` (normalisation-free; the paper's code).
+``length``, tau ∈ [0, 1], length_ref=L (default 1024)
+    the relaxed rule with ``τ_ℓ = min(1, τ √(L/ℓ))``, ℓ the row's number of valid entries. Our reading of
+    LAMP-MATH.md §3: the paper's code pairs its length flag with the relaxed rule, and the cap at 1 (where the
+    relaxed rule selects nothing) only makes sense for a threshold relative to the row maximum.
+``top_mu``, mu >= 0, indicator
+    the µ largest indicators (all valid entries of a row with fewer than µ).
+``budget``, rate ∈ [0, 1], indicator
+    the ``⌊r·N + 1/2⌋`` largest indicators over *all* N valid entries of the array; ties by flat C-order
+    position.
+``bound``, tau >= 0, bound=β
+    ``2 s_j (1 − s_j) β_j > τ``, β the actual componentwise error bound of the scores (ours). τ is *absolute*:
+    the largest first-order contribution to the row's ``‖Δs‖₁`` left unrecomputed.
+``random``, count, rng
+    ``min(count, ℓ)`` entries drawn uniformly among the row's valid entries (the ablation);
+    ``count=other_mask.sum(-1)`` gives the same count per row as another rule.
+``none``
+    nothing.
+``all``
+    every valid entry.
+
+``indicator`` (top_mu, budget): ``"strict"`` ``2s(1 − s)|z|`` (default), ``"bound"`` ``2s(1 − s)β`` (needs
+``bound=``), ``"relaxed"`` ``|z|e^z``, ``"probability"`` ``s``. A parameter a rule does not use raises
+``TypeError``, a value out of its range ``ValueError``.
 
 >>> import numpy as np, lampnum.lamp as lamp
 >>> z = np.array([[4.0, 1.0, 0.0, -np.inf]])
@@ -68,8 +79,13 @@ _PARAMS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "none": (frozenset(), frozenset()),
     "all": (frozenset(), frozenset()),
 }
-_TAU_RANGE = {"mass": (1.0, 2.0), "strict": (0.0, math.inf), "relaxed": (0.0, 1.0), "length": (0.0, 1.0),
-              "bound": (0.0, math.inf)}  # fmt: skip
+_TAU_RANGE = {
+    "mass": (1.0, 2.0),
+    "strict": (0.0, math.inf),
+    "relaxed": (0.0, 1.0),
+    "length": (0.0, 1.0),
+    "bound": (0.0, math.inf),
+}
 
 
 def _check_number(name: str, value: Any, low: float, high: float) -> float:
@@ -84,7 +100,8 @@ def _check_number(name: str, value: Any, low: float, high: float) -> float:
 def check_rule_params(rule: str, **given: Any) -> None:
     """Check a rule's parameter set and ranges (the ``None`` ones count as not given); raise a clear error.
 
-    ``given`` holds ``tau``, ``mu``, ``rate``, ``length_ref``, ``indicator``, ``probs``, ``bound``, ``count``, ``rng``.
+    ``given`` holds ``tau``, ``mu``, ``rate``, ``length_ref``, ``indicator``, ``probs``, ``bound``, ``count``,
+    ``rng``.
     """
     if rule not in _PARAMS:
         raise ValueError(f"unknown LAMP rule {rule!r}; rules: {', '.join(RULES)}")
@@ -94,8 +111,11 @@ def check_rule_params(rule: str, **given: Any) -> None:
     if rule in ("top_mu", "budget"):
         if indicator not in INDICATORS:
             raise ValueError(f"unknown indicator {indicator!r}; indicators: {', '.join(INDICATORS)}")
-        optional = optional - ({"bound"} if indicator != "bound" else set()) - ({"probs"} if indicator == "relaxed"
-                                                                                   else set())  # fmt: skip
+        optional = (
+            optional
+            - ({"bound"} if indicator != "bound" else set())
+            - ({"probs"} if indicator == "relaxed" else set())
+        )
         required = required | ({"bound"} if indicator == "bound" else set())
     missing = required - present
     if missing:
@@ -117,7 +137,7 @@ def check_rule_params(rule: str, **given: Any) -> None:
 
 
 def valid_mask(scores: np.ndarray, causal: np.ndarray | None = None) -> np.ndarray:
-    """The components that exist: ``causal`` (True = valid, broadcast to ``scores``) and a score other than −inf."""
+    """The components that exist: ``causal`` (True = valid, broadcast to scores) and a score above −inf."""
     valid = scores != -np.inf
     if causal is not None:
         causal = np.asarray(causal)
@@ -126,7 +146,9 @@ def valid_mask(scores: np.ndarray, causal: np.ndarray | None = None) -> np.ndarr
         try:
             valid &= np.broadcast_to(causal, scores.shape)
         except ValueError:
-            raise ValueError(f"causal of shape {causal.shape} does not broadcast to scores {scores.shape}") from None
+            raise ValueError(
+                f"causal of shape {causal.shape} does not broadcast to scores {scores.shape}"
+            ) from None
     return valid
 
 
@@ -137,7 +159,9 @@ def _float_array(name: str, value: Any) -> np.ndarray:
     return array.astype(np.float64, copy=False)
 
 
-def _on_valid(name: str, value: Any, shape: tuple[int, ...], valid: np.ndarray, low: float, high: float) -> np.ndarray:
+def _on_valid(
+    name: str, value: Any, shape: tuple[int, ...], valid: np.ndarray, low: float, high: float
+) -> np.ndarray:
     array = _float_array(name, value)
     try:
         array = np.broadcast_to(array, shape)
@@ -153,7 +177,9 @@ def _on_valid(name: str, value: Any, shape: tuple[int, ...], valid: np.ndarray, 
 def _counts(count: Any, rows: tuple[int, ...]) -> np.ndarray:
     counts = np.asarray(count)
     if counts.dtype.kind not in "iu":
-        raise TypeError(f"count must be an int or an int array (e.g. other_mask.sum(-1)), got dtype {counts.dtype}")
+        raise TypeError(
+            f"count must be an int or an int array (e.g. other_mask.sum(-1)), got dtype {counts.dtype}"
+        )
     if (counts < 0).any():
         raise ValueError("count must be non-negative")
     try:
@@ -180,11 +206,21 @@ def select(
     """The boolean mask (shape of ``scores``) of the components ``rule`` selects for recomputation.
 
     See the module docstring for the rules, their parameters and the tie rules. ``scores`` is a float array
-    ``(..., n)``; NaN or +inf on a valid entry raises ``ValueError``. ``rng`` (a ``numpy.random.Generator`` or an int
-    seed) is required by, and only by, ``"random"``.
+    ``(..., n)``; NaN or +inf on a valid entry raises ``ValueError``. ``rng`` (a ``numpy.random.Generator`` or
+    an int seed) is required by, and only by, ``"random"``.
     """
-    check_rule_params(rule, tau=tau, mu=mu, rate=rate, length_ref=length_ref, indicator=indicator, probs=probs,
-                      bound=bound, count=count, rng=rng)  # fmt: skip
+    check_rule_params(
+        rule,
+        tau=tau,
+        mu=mu,
+        rate=rate,
+        length_ref=length_ref,
+        indicator=indicator,
+        probs=probs,
+        bound=bound,
+        count=count,
+        rng=rng,
+    )
     z = _float_array("scores", scores)
     if z.ndim == 0:
         raise ValueError("scores must have at least one axis (the softmax axis is the last)")
@@ -192,7 +228,9 @@ def select(
     bad = valid & ~np.isfinite(z)
     if bad.any():
         what = "NaN" if np.isnan(z[bad]).any() else "+inf"
-        raise ValueError(f"scores contain {what} on {int(bad.sum())} valid entries; LAMP selection needs finite scores")
+        raise ValueError(
+            f"scores contain {what} on {int(bad.sum())} valid entries; LAMP selection needs finite scores"
+        )
     if rule == "none":
         return np.zeros(z.shape, dtype=bool)
     if rule == "all":

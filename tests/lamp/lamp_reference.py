@@ -1,7 +1,8 @@
 """Independent per-row references for the LAMP rules, written from the definitions (LAMP-MATH.md §3).
 
-Plain Python over lists: one row at a time, ``sorted`` with an explicit (value, position) key, ``math.exp``. Nothing
-here imports lampnum; the rules are re-derived from their definitions, not copied from the vectorised code.
+Plain Python over lists: one row at a time, ``sorted`` with an explicit (value, position) key, ``math.exp``.
+Nothing here imports lampnum; the rules are re-derived from their definitions, not copied from the vectorised
+code.
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ def softmax(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
     out = np.zeros(scores.shape)
     for index, z in rows(scores):
         ok = valid[index].tolist()
-        live = [v for v, good in zip(z, ok) if good]
+        live = [v for v, good in zip(z, ok, strict=True) if good]
         if not live:
             continue
         top = max(live)
-        weights = [math.exp(v - top) if good else 0.0 for v, good in zip(z, ok)]
+        weights = [math.exp(v - top) if good else 0.0 for v, good in zip(z, ok, strict=True)]
         total = math.fsum(weights)
         out[index] = [w / total for w in weights]
     return out
@@ -92,20 +93,23 @@ def relaxed_indicator(scores, valid):
     out = np.zeros(scores.shape)
     for index, z in rows(scores):
         ok = valid[index].tolist()
-        live = [v for v, good in zip(z, ok) if good]
+        live = [v for v, good in zip(z, ok, strict=True) if good]
         if not live:
             continue
         top = max(live)
-        out[index] = [abs(v) * math.exp(v - top) if good else 0.0 for v, good in zip(z, ok)]
+        out[index] = [abs(v) * math.exp(v - top) if good else 0.0 for v, good in zip(z, ok, strict=True)]
     return out
 
 
 def above(indicator, valid, tau):
-    return _per_row(indicator, valid, lambda index, ind, ok: [j for j in range(len(ind)) if ok[j] and ind[j] > tau])
+    return _per_row(
+        indicator, valid, lambda index, ind, ok: [j for j in range(len(ind)) if ok[j] and ind[j] > tau]
+    )
 
 
 def relative_above(indicator, valid, tau_of_row):
-    """Entries above τ_row·max; also returns the margin |ind − τ·max| of each entry (for near-boundary exclusion)."""
+    """Entries above τ_row·max; also returns the margin |ind − τ·max| of each entry (for near-boundary
+    exclusion)."""
 
     def choose(index, ind, ok):
         live = [ind[j] for j in range(len(ind)) if ok[j]]
@@ -133,7 +137,11 @@ def top_mu(indicator, valid, mu):
 
 
 def budget(indicator, valid, rate):
-    entries = [(float(indicator[i]), position, i) for position, i in enumerate(np.ndindex(indicator.shape)) if valid[i]]
+    entries = [
+        (float(indicator[i]), position, i)
+        for position, i in enumerate(np.ndindex(indicator.shape))
+        if valid[i]
+    ]
     k = math.floor(Fraction(rate) * len(entries) + Fraction(1, 2))
     mask = np.zeros(indicator.shape, dtype=bool)
     for _, _, i in sorted(entries, key=lambda t: (-t[0], t[1]))[:k]:
@@ -142,7 +150,8 @@ def budget(indicator, valid, rate):
 
 
 def worst_relative_change(z: list[float], selected: list[bool], eps: float) -> float:
-    """max over sign vertices e ∈ {±eps}^{j∉S} (e_j = 0 on S) and over i of |softmax(z+e)_i / softmax(z)_i − 1| / eps.
+    """max over sign vertices e ∈ {±eps}^{j∉S} (e_j = 0 on S) and over i of |softmax(z+e)_i / softmax(z)_i −
+    1| / eps.
 
     Brute force over the 2^m vertices (m unselected entries): the first-order change is linear in e, so its
     worst case over the box sits at a vertex. This measures the amplification A(S) without its closed form.
@@ -159,8 +168,8 @@ def worst_relative_change(z: list[float], selected: list[bool], eps: float) -> f
     worst = 0.0
     for signs in product((-1.0, 1.0), repeat=len(free)):
         shifted = list(z)
-        for j, sign in zip(free, signs):
+        for j, sign in zip(free, signs, strict=True):
             shifted[j] += sign * eps
         moved = soft(shifted)
-        worst = max(worst, max(abs(m / b - 1.0) for m, b in zip(moved, base)))
+        worst = max(worst, max(abs(m / b - 1.0) for m, b in zip(moved, base, strict=True)))
     return worst / eps

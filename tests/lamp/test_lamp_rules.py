@@ -1,4 +1,5 @@
-"""Every rule's mask against an independent per-row implementation (lamp_reference), on random rows with ties, −inf
+"""Every rule's mask against an independent per-row implementation (lamp_reference), on random rows with ties,
+−inf
 entries, masked entries and length-1 rows; the mass rule's guarantee A(S) <= τ as a property."""
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ ELEMENTS = st.one_of(
 
 @st.composite
 def score_arrays(draw, max_n: int = 9):
-    """(scores, causal): shape (a, b, n) with n >= 1 (n = 1 rows included), causal a random boolean mask or None."""
+    """(scores, causal): shape (a, b, n) with n >= 1 (n = 1 rows included), causal a random boolean mask or
+    None."""
     a, b = draw(st.integers(1, 2)), draw(st.integers(1, 3))
     n = draw(st.integers(1, max_n))
     values = draw(st.lists(ELEMENTS, min_size=a * b * n, max_size=a * b * n))
@@ -111,7 +113,9 @@ def test_length_rule_scales_tau_with_row_length():
     # ℓ = 3, L = 12: τ_ℓ = τ·2; with τ = 0.06 the threshold is 0.12 < 0.135, with τ = 0.07 it is 0.14 > 0.135.
     assert lamp.select("length", z, tau=0.06, length_ref=12).tolist() == [[True, False, True, False]]
     assert lamp.select("length", z, tau=0.07, length_ref=12).tolist() == [[True, False, False, False]]
-    assert lamp.select("length", z, tau=0.6, length_ref=12).tolist() == [[False, False, False, False]]  # τ_ℓ = 1
+    assert lamp.select("length", z, tau=0.6, length_ref=12).tolist() == [
+        [False, False, False, False]
+    ]  # τ_ℓ = 1
 
 
 @SETTINGS
@@ -121,8 +125,11 @@ def test_top_mu_matches_reference(case, mu, indicator, data):
     valid, probs = _probs(scores, causal)
     beta = None
     if indicator == "bound":
-        beta = np.array(data.draw(st.lists(st.sampled_from([0.0, 0.5, 1.0, 3.0]), min_size=scores.size,
-                                           max_size=scores.size))).reshape(scores.shape)  # fmt: skip
+        beta = np.array(
+            data.draw(
+                st.lists(st.sampled_from([0.0, 0.5, 1.0, 3.0]), min_size=scores.size, max_size=scores.size)
+            )
+        ).reshape(scores.shape)
         ind = ref.bound_indicator(probs, beta, valid)
     elif indicator == "strict":
         ind = ref.strict_indicator(scores, probs, valid)
@@ -141,7 +148,8 @@ def test_top_mu_by_relaxed_indicator(case, mu):
     valid = ref.valid_of(scores, causal)
     ind = ref.relaxed_indicator(scores, valid)
     live = np.sort(ind[valid])
-    # exp rounding may differ between numpy and libm: only compare where distinct indicators are well separated
+    # exp rounding may differ between numpy and libm: only compare where distinct indicators are well
+    # separated
     assume(np.all((np.diff(live) == 0) | (np.diff(live) > 1e-9 * (1 + live[1:]))))
     got = lamp.select("top_mu", scores, mu=mu, causal=causal, indicator="relaxed")
     np.testing.assert_array_equal(got, ref.top_mu(ind, valid, mu))
@@ -188,7 +196,8 @@ def test_random_count_per_row_varies():
 
 
 def test_random_is_uniform_over_valid_subsets():
-    """Rows with 5 valid of 8 entries and count 2: all C(5, 2) = 10 subsets equally likely (chi-square, fixed seed)."""
+    """Rows with 5 valid of 8 entries and count 2: all C(5, 2) = 10 subsets equally likely (chi-square, fixed
+    seed)."""
     from itertools import combinations
 
     from scipy.stats import chisquare
@@ -216,17 +225,22 @@ def test_default_probs_are_the_masked_softmax():
     ind = ref.strict_indicator(scores, probs, valid)
     tau = 0.3
     assert not np.any(np.abs(ind - tau) < 1e-9)  # no entry sits on the threshold
-    np.testing.assert_array_equal(lamp.select("strict", scores, tau=tau, causal=causal), ref.above(ind, valid, tau))
-    np.testing.assert_array_equal(lamp.select("mass", scores, tau=1.3, causal=causal),
-                                  lamp.select("mass", scores, tau=1.3, causal=causal, probs=probs))  # fmt: skip
+    np.testing.assert_array_equal(
+        lamp.select("strict", scores, tau=tau, causal=causal), ref.above(ind, valid, tau)
+    )
+    np.testing.assert_array_equal(
+        lamp.select("mass", scores, tau=1.3, causal=causal),
+        lamp.select("mass", scores, tau=1.3, causal=causal, probs=probs),
+    )
 
 
-# --- the mass rule's guarantee ------------------------------------------------------------------------------------
+# --- the mass rule's guarantee
+# ------------------------------------------------------------------------------------
 
 
 def _closed_form_amplification(p: list[float], selected: list[bool]) -> float:
     """A(S) = max(1 − 2 min_{i∉S} s_i + Σ_{j∉S} s_j, [S ≠ ∅]·Σ_{j∉S} s_j), 0 when S holds every entry."""
-    rest = [v for v, s in zip(p, selected) if not s]
+    rest = [v for v, s in zip(p, selected, strict=True) if not s]
     if not rest:
         return 0.0
     outside = math.fsum(rest)
@@ -242,7 +256,7 @@ def test_mass_guarantee_closed_form(z, tau):
     mask = lamp.select("mass", scores, tau=tau)[0].tolist()
     p = ref.softmax(scores, np.ones_like(scores, dtype=bool))[0].tolist()
     assert _closed_form_amplification(p, mask) <= tau + 1e-12
-    chosen = [v for v, s in zip(p, mask) if s]
+    chosen = [v for v, s in zip(p, mask, strict=True) if s]
     if chosen:  # minimality: without its smallest selected entry the bound 2 − 2 s_min − Σ_S s would exceed τ
         assert 2.0 - 2.0 * min(p) - (math.fsum(chosen) - min(chosen)) > tau - 1e-12
 
@@ -252,7 +266,8 @@ def test_mass_guarantee_closed_form(z, tau):
 @example([0.0, 0.0, 0.0], 1.0)
 @example([5.0, -5.0], 2.0)
 def test_mass_guarantee_by_perturbing_the_softmax(z, tau):
-    """The same guarantee measured on the softmax itself: perturb the unselected scores by ±ε at every sign vertex and
+    """The same guarantee measured on the softmax itself: perturb the unselected scores by ±ε at every sign
+    vertex and
     take the largest relative change of any probability; it is at most τε to first order (ε = 1e-6)."""
     mask = lamp.select("mass", np.array([z]), tau=tau)[0].tolist()
     eps = 1e-6
@@ -260,9 +275,11 @@ def test_mass_guarantee_by_perturbing_the_softmax(z, tau):
 
 
 def test_mass_hand_example():
-    """Probabilities 1/2, 1/4, 1/8, 1/8 (s_min = 1/8): the k-th is selected while (mass before it) < 2 − τ − 1/4."""
+    """Probabilities 1/2, 1/4, 1/8, 1/8 (s_min = 1/8): the k-th is selected while (mass before it) < 2 − τ −
+    1/4."""
     z = np.log(np.array([[0.5, 0.25, 0.125, 0.125]]))
     assert not lamp.select("mass", z, tau=2.0).any()  # need < 0 - 1/4: nothing
-    assert lamp.select("mass", z, tau=1.5).tolist() == [[True, False, False, False]]  # masses before: 0 < .25 <= .5
+    assert lamp.select("mass", z, tau=1.5).tolist() == [
+        [True, False, False, False]
+    ]  # masses before: 0 < .25 <= .5
     assert lamp.select("mass", z, tau=1.1).tolist() == [[True, True, False, False]]  # 0, .5 < .65 <= .75
-
