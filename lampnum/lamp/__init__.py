@@ -7,6 +7,7 @@ compositions of a transformer (:class:`AttentionScores`, :class:`GeluFc`, :class
 """
 
 from . import rules
+from .compositions import AttentionScores, GeluFc, LampConfig, LayerNormResidual, LogitsSoftmax, causal_mask
 from .recompute import LampResult, gathered_dots, recompute_product
 from .select import INDICATORS, RULES, check_rule_params, select, valid_mask
 
@@ -20,4 +21,10 @@ __all__ = [
     "recompute_product",
     "gathered_dots",
     "LampResult",
+    "LampConfig",
+    "AttentionScores",
+    "GeluFc",
+    "LayerNormResidual",
+    "LogitsSoftmax",
+    "causal_mask",
 ]
