@@ -8,7 +8,7 @@ compositions of a transformer (:class:`AttentionScores`, :class:`GeluFc`, :class
 
 from . import rules
 from .compositions import AttentionScores, GeluFc, LampConfig, LayerNormResidual, LogitsSoftmax, causal_mask
-from .recompute import LampResult, gathered_dots, recompute_product
+from .recompute import LampResult, recompute_product
 from .select import INDICATORS, RULES, check_rule_params, select, valid_mask
 
 __all__ = [
@@ -19,7 +19,6 @@ __all__ = [
     "INDICATORS",
     "rules",
     "recompute_product",
-    "gathered_dots",
     "LampResult",
     "LampConfig",
     "AttentionScores",

@@ -3,14 +3,14 @@
 LAMP (arXiv 2601.21623; LAMP-MATH.md §3) computes ``ẑ = g(x)`` in low precision, selects components from ``ẑ``
 and recomputes exactly those. For a product ``C = A @ B`` (attention scores ``QKᵀ``, a linear layer ``xW``,
 logits ``hWᵀ``) a selected component ``(…, i, j)`` is the dot product of row i of A with column j of B. The
-index pairs are gathered (``numpy.nonzero`` of the mask), their dot products computed as one batch, and
+index pairs are gathered (``numpy.flatnonzero`` of the mask), their dot products computed as one batch, and
 scattered into a copy of ``Ĉ``: the cost is proportional to the number of selected components, never to the
 size of the product.
 
 High precision (``high``):
 
 - ``None`` (default): float64. Each product of two float32 (or narrower) values is exact in float64 (24 + 24
-  <= 53 significant bits); only the float64 summation (``numpy.einsum`` over the K products) rounds, which is
+  <= 53 significant bits); only the float64 summation (sequential, k increasing) rounds, which is
   ``<= γ_{K−1}`` ``Σ|a_k b_k|`` (about ``1.4·10⁻¹⁴`` relative for K = 64): negligible beside any low-precision
   error being corrected. Operands that are float64 values with more than 26 significant bits get rounded
   products (still float64 accuracy).
@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 
 from ..emulate import MatmulSpec
+from . import kernels
 
-__all__ = ["LampResult", "recompute_product", "gathered_dots"]
+__all__ = ["LampResult", "recompute_product"]
 
 _CHUNK = 16384  # gathered pairs per batch: bounds the temporary (CHUNK, K) float64 operands to a few MiB
 
@@ -69,24 +70,25 @@ class LampResult:
         return self.selected / self.total if self.total else 0.0
 
 
-def gathered_dots(a_rows: np.ndarray, b_rows: np.ndarray, high: MatmulSpec | None = None) -> np.ndarray:
-    """``Σ_k a_rows[n, k]·b_rows[n, k]`` per n: float64 (``high=None``) or ``lampnum.matmul(·, high)``."""
-    out = np.empty(a_rows.shape[0], dtype=np.float64)
-    if high is not None:
-        from ..emulate import matmul  # noqa: PLC0415 - lampnum.matmul lands with the emulated BLAS
+def _dots_by_spec(a_rows: np.ndarray, b_rows: np.ndarray, high: MatmulSpec) -> np.ndarray:
+    """``a_rows[t]·b_rows[t]`` for each gathered pair t by ``lampnum.matmul(·, high)``, in batches."""
+    from ..emulate import matmul  # noqa: PLC0415 - lampnum.matmul lands with the emulated BLAS
 
-        for start in range(0, a_rows.shape[0], _CHUNK):
-            stop = start + _CHUNK
-            a = np.ascontiguousarray(a_rows[start:stop, None, :], dtype=np.float64)
-            b = np.ascontiguousarray(b_rows[start:stop, :, None], dtype=np.float64)
-            out[start:stop] = matmul(a, b, high)[:, 0, 0]
-        return out
+    out = np.empty(a_rows.shape[0], dtype=np.float64)
     for start in range(0, a_rows.shape[0], _CHUNK):
         stop = start + _CHUNK
-        a = a_rows[start:stop].astype(np.float64)
-        b = b_rows[start:stop].astype(np.float64)
-        np.einsum("nk,nk->n", a, b, out=out[start:stop])
+        out[start:stop] = matmul(a_rows[start:stop, None, :], b_rows[start:stop, :, None], high)[:, 0, 0]
     return out
+
+
+def _operand_batch(lead: np.ndarray, batch: tuple[int, ...], own: tuple[int, ...]) -> np.ndarray:
+    """Map flat indices over ``batch`` to flat indices over an operand's leading axes ``own`` (broadcast)."""
+    padded = (1,) * (len(batch) - len(own)) + own
+    if padded == batch:
+        return lead
+    coords = np.unravel_index(lead, batch)
+    kept = [c if size != 1 else np.zeros_like(c) for c, size in zip(coords, padded, strict=True)]
+    return np.ravel_multi_index(kept, padded)
 
 
 def _as_real(name: str, value: Any) -> np.ndarray:
@@ -139,12 +141,17 @@ def recompute_product(
     )
     if (mask & ~valid).any():
         raise ValueError("mask selects components that are not valid (outside the causal mask or −inf)")
-    index = np.nonzero(mask)
-    rows, cols = index[-2], index[-1]
-    lead = index[:-2]
-    a_rows = np.broadcast_to(a, (*batch, m, k))[(*lead, rows)]
-    b_rows = np.broadcast_to(np.swapaxes(b, -1, -2), (*batch, n, k))[(*lead, cols)]
-    dots = gathered_dots(a_rows, b_rows, high)
+    flat = np.flatnonzero(mask)
+    rows, cols = np.divmod(flat, n)
+    lead, rows = np.divmod(rows, m)
+    a3 = np.ascontiguousarray(a.reshape((-1, m, k)), dtype=np.float64)
+    bt3 = np.ascontiguousarray(np.swapaxes(b, -1, -2).reshape((-1, n, k)), dtype=np.float64)
+    ia, ib = _operand_batch(lead, batch, a.shape[:-2]), _operand_batch(lead, batch, b.shape[:-2])
+    if high is None:
+        dots = np.empty(flat.size)
+        kernels.dots_at(a3, bt3, ia, ib, rows, cols, dots)
+    else:
+        dots = _dots_by_spec(a3[ia, rows], bt3[ib, cols], high)
     if scale != 1.0:
         dots *= scale
     if bias is not None:
@@ -152,7 +159,7 @@ def recompute_product(
         if bias.shape != (n,):
             raise ValueError(f"bias must have shape ({n},), got {bias.shape}")
         dots += bias[cols]
-    values[index] = dots
+    values.reshape(-1)[flat] = dots
     return LampResult(
-        values=values, mask=mask, selected=int(rows.size), valid=int(valid.sum()), inner=k, total=values.size
+        values=values, mask=mask, selected=int(flat.size), valid=int(valid.sum()), inner=k, total=values.size
     )

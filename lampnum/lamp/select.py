@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 
 from ..rounding.api import resolve_rng
-from . import rules
+from . import kernels, rules
 from ._math import masked_softmax
 
 __all__ = ["select", "valid_mask", "RULES", "INDICATORS", "check_rule_params"]
@@ -78,6 +78,13 @@ _PARAMS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "random": (frozenset({"count", "rng"}), frozenset()),
     "none": (frozenset(), frozenset()),
     "all": (frozenset(), frozenset()),
+}
+_ROW_KERNEL_MODES = {
+    "mass": kernels.MASS,
+    "strict": kernels.STRICT,
+    "bound": kernels.BOUND,
+    "relaxed": kernels.RELAXED,
+    "length": kernels.LENGTH,
 }
 _TAU_RANGE = {
     "mass": (1.0, 2.0),
@@ -188,6 +195,37 @@ def _counts(count: Any, rows: tuple[int, ...]) -> np.ndarray:
         raise ValueError(f"count of shape {counts.shape} does not broadcast to the rows {rows}") from None
 
 
+def _row_kernel(
+    rule: str,
+    z: np.ndarray,
+    valid: np.ndarray,
+    probs: np.ndarray | None,
+    bound: np.ndarray | None,
+    tau: float,
+    length_ref: float | None,
+) -> np.ndarray:
+    """The row-wise rules (mass, strict, bound, relaxed, length) by the fused kernels of the fast path."""
+    n = z.shape[-1]
+    if z.size == 0:
+        return np.zeros(z.shape, dtype=bool)
+
+    def rows(array: np.ndarray | None) -> np.ndarray | None:
+        if array is None:
+            return None
+        return np.ascontiguousarray(np.broadcast_to(array, z.shape), dtype=np.float64).reshape(-1, n)
+
+    mask = kernels.row_rule(
+        _ROW_KERNEL_MODES[rule],
+        rows(z),  # type: ignore[arg-type]
+        np.ascontiguousarray(valid).reshape(-1, n),
+        rows(probs),
+        rows(bound),
+        tau,
+        float(length_ref or DEFAULT_LENGTH_REF),
+    )
+    return mask.reshape(z.shape)
+
+
 def select(
     rule: str,
     scores: Any,
@@ -237,18 +275,11 @@ def select(
         return valid
     if rule == "random":
         return rules.random_count(valid, _counts(count, z.shape[:-1]), resolve_rng(rng))
-    if rule in ("relaxed", "length"):
-        ind = rules.relaxed_indicator(z, valid)
-        limit = tau if rule == "relaxed" else rules.length_tau(valid, tau, length_ref or DEFAULT_LENGTH_REF)
-        return rules.relative_threshold(ind, valid, limit)
-    s = masked_softmax(z, valid) if probs is None else _on_valid("probs", probs, z.shape, valid, 0.0, 1.0)
+    given = None if probs is None else _on_valid("probs", probs, z.shape, valid, 0.0, 1.0)
     beta = None if bound is None else _on_valid("bound", bound, z.shape, valid, 0.0, math.inf)
-    if rule == "mass":
-        return rules.mass(s, valid, float(tau))  # type: ignore[arg-type]
-    if rule == "strict":
-        return rules.threshold(rules.strict_indicator(z, s, valid), valid, tau)  # type: ignore[arg-type]
-    if rule == "bound":
-        return rules.threshold(rules.bound_indicator(s, beta, valid), valid, tau)  # type: ignore[arg-type]
+    if rule in _ROW_KERNEL_MODES:
+        return _row_kernel(rule, z, valid, given, beta, float(tau), length_ref)  # type: ignore[arg-type]
+    s = given if given is not None or indicator == "relaxed" else masked_softmax(z, valid)
     ind = {
         "strict": lambda: rules.strict_indicator(z, s, valid),
         "bound": lambda: rules.bound_indicator(s, beta, valid),

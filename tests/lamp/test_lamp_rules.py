@@ -283,3 +283,39 @@ def test_mass_hand_example():
         [True, False, False, False]
     ]  # masses before: 0 < .25 <= .5
     assert lamp.select("mass", z, tau=1.1).tolist() == [[True, True, False, False]]  # 0, .5 < .65 <= .75
+
+
+# --- the numpy statement of the row-wise rules and the kernels' exhaustive path -----------------------------
+
+
+@SETTINGS
+@given(score_arrays(), st.floats(1.0, 2.0), st.floats(0.0, 5.0), st.floats(0.0, 1.0))
+def test_numpy_statement_of_the_row_rules(case, tau_mass, tau_strict, tau_relaxed):
+    """lampnum.lamp.rules (numpy, vectorised) against the reference, as select's kernels are above."""
+    from lampnum.lamp import rules
+
+    scores, causal = case
+    valid, probs = _probs(scores, causal)
+    np.testing.assert_array_equal(rules.mass(probs, valid, tau_mass), ref.mass(probs, valid, tau_mass))
+    strict = ref.strict_indicator(scores, probs, valid)
+    np.testing.assert_array_equal(
+        rules.threshold(rules.strict_indicator(scores, probs, valid), valid, tau_strict),
+        ref.above(strict, valid, tau_strict),
+    )
+    ind = ref.relaxed_indicator(scores, valid)
+    got = rules.relative_threshold(rules.relaxed_indicator(scores, valid), valid, tau_relaxed)
+    _agree_off_boundary(got, ref.relative_above(ind, valid, lambda ok: tau_relaxed), ind, valid, tau_relaxed)
+
+
+@SETTINGS
+@given(score_arrays(max_n=40), st.floats(1.0, 2.0))
+def test_mass_kernel_bucketed_and_exhaustive_paths_agree(case, tau):
+    """The bucketed search and the full sort of the mass kernel give the same mask (default softmax)."""
+    from lampnum.lamp import kernels
+
+    scores, causal = case
+    valid = ref.valid_of(scores, causal)
+    n = scores.shape[-1]
+    rows = np.ascontiguousarray(scores).reshape(-1, n)
+    args = (kernels.MASS, rows, valid.reshape(-1, n), None, None, tau, 1.0)
+    np.testing.assert_array_equal(kernels.row_rule(*args), kernels.row_rule(*args, exhaustive=True))
