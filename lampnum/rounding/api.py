@@ -73,7 +73,7 @@ def _round_array_into(x: np.ndarray, result: np.ndarray, fmt: Format, mode: Roun
     """Round C-contiguous ``x`` into C-contiguous ``result`` of the same shape."""
     params = fmt.params()
     args = (
-        params.precision, params.emin, params.emax, params.subnormals, params.max_value, params.overflow_value,
+        params.precision, params.emin, params.subnormals, params.max_value, params.overflow_value,
         params.inf_value, params.unsigned_zero, np.uint64(key),
     )  # fmt: skip
     ROUND_KERNELS[MODE_CODES[mode.value]](x.reshape(-1), result.reshape(-1), *args)
@@ -148,7 +148,8 @@ def _round_checked(source: np.ndarray, target: np.ndarray, fmt: Format, mode: Ro
     if target.dtype == np.float32 and not _FP32.contains(fmt):
         wide = np.empty(source.shape, dtype=np.float64)
         _round_array_into(source, wide, fmt, mode, key)
-        narrow = wide.astype(np.float32)
+        with np.errstate(over="ignore"):
+            narrow = wide.astype(np.float32)
         lost = (narrow != wide) & ~np.isnan(wide)
         if lost.any():
             bad = wide[lost].reshape(-1)[0]

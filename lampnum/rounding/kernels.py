@@ -4,13 +4,9 @@ The arithmetic is the integer arithmetic of :func:`lampnum.rounding.reference.ro
 names, on the bits of the input: ``|x| = significand · 2^lsb_exponent`` exactly. float32 inputs are first widened to
 float64, which is exact, so every value is rounded once from its exact value; nothing passes through a narrower float.
 
-Two paths share one decision function (:func:`_round_up`):
-
-- the *fast path*, for inputs whose binade is a normal binade of the target (``emin <= exponent <= emax``): the last
-  ``53 - p`` bits of the float64 significand are dropped on the IEEE bits themselves, a carry rippling into the exponent
-  field (which is exactly the next binade); written branch-free so the loop vectorises;
-- the *general path* (:func:`_round_finite`) for zero, subnormal-range, out-of-range and special inputs, the line-by-line
-  twin of the reference.
+One function, :func:`round_bits`, rounds any float64 (zero, subnormal, normal, NaN, inf) with the same instructions:
+the special cases are selected at the end rather than branched to, and the rounding mode is a compile-time constant of
+each kernel, so the loop vectorises whatever the mix of magnitudes.
 
 Kernels take the plain parameters of :class:`lampnum.formats.FormatParams` and a mode code; they compile lazily on first
 call and are cached on disk (``cache=True``).
@@ -25,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["ROUND_KERNELS", "splitmix64", "random_bits_at", "MODE_CODES"]
+__all__ = ["ROUND_KERNELS", "round_bits", "splitmix64", "random_bits_at", "MODE_CODES"]
 
 # mode codes, in the order of lampnum.rounding.modes.RoundingMode
 RNE, RNA, RTZ, RUP, RDN, RTO, SR, SR_EQ = range(8)
@@ -59,16 +55,11 @@ def random_bits_at(key: np.uint64, index: np.uint64) -> np.uint64:
 
 @njit(cache=True)
 def _pow2(exponent: np.int64) -> np.float64:
-    """2^exponent as a float64 for -1074 <= exponent <= 1023, built from bits (exact)."""
-    if exponent >= -1022:
-        return np.uint64((exponent + 1023) << 52).view(np.float64)
-    return np.uint64(_U1 << np.uint64(exponent + 1074)).view(np.float64)
-
-
-@njit(cache=True)
-def _floor_log2_int(significand: np.uint64) -> np.int64:
-    """floor(log2(n)) for 0 < n < 2^53, read off the exponent of float64(n) (an exact conversion)."""
-    return np.int64((np.float64(significand).view(np.uint64) >> np.uint64(52)) & np.uint64(0x7FF)) - 1023
+    """2^exponent as a float64 for -1074 <= exponent <= 1023, built from bits (exact; select-based, no branch)."""
+    normal_bits = np.uint64(max(exponent + 1023, 0)) << np.uint64(52)
+    subnormal_bits = _U1 << np.uint64(min(max(exponent + 1074, 0), 63))
+    power_bits = normal_bits if exponent >= -1022 else subnormal_bits
+    return np.uint64(power_bits).view(np.float64)  # (a fresh value: Numba cannot view a phi node)
 
 
 @njit(cache=True)
@@ -83,14 +74,14 @@ def _round_up(
 ) -> bool:
     """Whether to add one unit to ``kept``: the decision of the reference's ``_round_up``, on integers.
 
-    ``remainder`` and ``half`` are in units of 2^lsb_exponent (``remainder < 2·half``); ``shift`` is the true number of
-    dropped bits (the SR threshold needs it even when ``remainder``/``half`` were computed from a clamped shift).
-    Branch-free within each mode, so the fast path vectorises."""
+    ``remainder`` and ``half`` are in units of 2^lsb_exponent (``remainder < 2·half`` when anything was dropped);
+    ``shift`` is the true number of dropped bits (the SR threshold needs it when ``remainder``/``half`` come from a
+    clamped shift). Branch-free within each mode (the mode is a compile-time constant), so the loop vectorises."""
     inexact = remainder != _U0
     if mode == RNE:
-        return (remainder > half) | ((remainder == half) & kept_odd)
+        return inexact & ((remainder > half) | ((remainder == half) & kept_odd))
     if mode == RNA:
-        return remainder >= half
+        return inexact & (remainder >= half)
     if mode == RTZ:
         return False
     if mode == RUP:
@@ -101,47 +92,19 @@ def _round_up(
         return inexact & (not kept_odd)
     if mode == SR:
         uniform = random_bits >> np.uint64(64 - _SR_RANDOM_BITS)
-        if shift <= _SR_RANDOM_BITS:
-            threshold = remainder << np.uint64(_SR_RANDOM_BITS - shift)
-        elif shift - _SR_RANDOM_BITS < 64:
-            threshold = remainder >> np.uint64(shift - _SR_RANDOM_BITS)
-        else:
-            threshold = _U0
+        up_shift = np.uint64(min(max(_SR_RANDOM_BITS - shift, 0), 63))
+        down_shift = np.uint64(min(max(shift - _SR_RANDOM_BITS, 0), 63))
+        threshold_up = remainder << up_shift
+        threshold_down = remainder >> down_shift
+        threshold = threshold_up if shift <= _SR_RANDOM_BITS else threshold_down
+        threshold = threshold if shift - _SR_RANDOM_BITS < 64 else _U0
         return uniform < threshold
     return inexact & ((random_bits >> np.uint64(63)) == _U1)
 
 
 @njit(cache=True)
-def _overflow(negative: bool, mode: np.int64, max_value: np.float64, overflow_value: np.float64) -> np.float64:
-    """The signed result of an overflow: IEEE 754 §7.4 (rtz, rto and the directed mode away from its infinity give
-    ±max) and otherwise the format's overflow value (inf, max or NaN)."""
-    if mode == RTZ or mode == RTO or (mode == RUP and negative) or (mode == RDN and not negative):
-        result = max_value
-    else:
-        result = overflow_value
-    return -result if negative else result
-
-
-@njit(cache=True)
-def _round_normal_bits(
-    magnitude_bits: np.uint64, shift: np.int64, negative: bool, mode: np.int64, random_bits: np.uint64
-) -> np.uint64:
-    """Fast path: round a magnitude lying in a normal binade of the target by dropping ``shift`` bits of its IEEE
-    encoding; a carry out of the significand lands in the exponent field, i.e. on 2^(exponent+1)."""
-    if shift <= 0:
-        return magnitude_bits
-    unit = _U1 << np.uint64(shift)
-    mask = unit - _U1
-    remainder = magnitude_bits & mask
-    kept_bits = magnitude_bits & ~mask
-    kept_odd = (kept_bits & unit) != _U0
-    round_up = _round_up(mode, remainder, unit >> _U1, kept_odd, negative, random_bits, shift)
-    return kept_bits + (np.uint64(round_up) << np.uint64(shift))
-
-
-@njit(cache=True)
-def _round_finite(
-    value: np.float64,
+def round_bits(
+    bits: np.uint64,
     precision: np.int64,
     emin: np.int64,
     subnormals: bool,
@@ -152,97 +115,67 @@ def _round_finite(
     mode: np.int64,
     random_bits: np.uint64,
 ) -> np.float64:
-    """General path, the twin of ``round_reference``: zero, NaN, inf, and magnitudes outside the normal binades."""
-    bits = np.float64(value).view(np.uint64)
+    """Round the float64 whose IEEE bits are ``bits`` to the format: the twin of ``round_reference``.
+
+    Written with selects rather than branches, so that a loop over it vectorises: every input (zero, subnormal,
+    normal, NaN, inf) runs the same instructions and the special cases are chosen at the end."""
     negative = (bits & _SIGN) != _U0
     biased_exponent = np.int64((bits >> np.uint64(52)) & np.uint64(0x7FF))
     fraction = bits & np.uint64(0xFFFFFFFFFFFFF)
-    if biased_exponent == 0x7FF:
-        if fraction != _U0:
-            return np.nan
-        return -inf_value if negative else inf_value
-    if biased_exponent == 0:
-        if fraction == _U0:
-            return 0.0 if (unsigned_zero or not negative) else -0.0
-        significand = fraction
-        lsb_exponent = np.int64(-1074)
-        exponent = lsb_exponent + _floor_log2_int(significand)
-    else:
-        significand = fraction | np.uint64(1 << 52)
-        lsb_exponent = biased_exponent - 1075
-        exponent = biased_exponent - 1023
-    if exponent >= emin:
-        quantum_exponent = exponent - precision + 1
-    elif subnormals:
-        quantum_exponent = emin - precision + 1
-    else:
-        quantum_exponent = emin
-    shift = quantum_exponent - lsb_exponent
-    if shift <= 0:
-        result = abs(value)  # representable at this binade (it may still exceed max)
-    else:
-        clamped = shift if shift < 54 else 54  # past 54 dropped bits: kept = 0 and remainder < half all the same
-        kept = significand >> np.uint64(clamped)
-        remainder = significand & ((_U1 << np.uint64(clamped)) - _U1)
-        half = _U1 << np.uint64(clamped - 1)
-        if _round_up(mode, remainder, half, (kept & _U1) == _U1, negative, random_bits, shift):
-            kept += _U1
-        result = np.float64(kept) * _pow2(quantum_exponent)
-    if result > max_value:
-        return _overflow(negative, mode, max_value, overflow_value)
-    if result == 0.0 and unsigned_zero:
-        return 0.0
-    return -result if negative else result
+    normal_input = biased_exponent != 0
+    # |x| = significand · 2^lsb_exponent exactly; a float64 subnormal has no hidden bit and lsb exponent -1074, and
+    # lies below every format's emin, so its binade exponent only needs to be small (-1023) to pick the quantum
+    significand = fraction | (np.uint64(normal_input) << np.uint64(52))
+    lsb_exponent = (biased_exponent if normal_input else np.int64(1)) - 1075
+    exponent = biased_exponent - 1023
+    below_range_quantum = emin - precision + 1 if subnormals else emin  # without subnormals: 0 or 2^emin
+    quantum_exponent = exponent - precision + 1 if exponent >= emin else below_range_quantum
+    shift = quantum_exponent - lsb_exponent  # >= 0: the number of dropped bits
+    clamped = min(shift, 54)  # past 54 dropped bits, kept = 0 and remainder < half all the same
+    kept = significand >> np.uint64(clamped)
+    remainder = significand & ((_U1 << np.uint64(clamped)) - _U1)
+    half = (_U1 << np.uint64(clamped)) >> _U1
+    kept_odd = (kept & _U1) == _U1
+    kept += np.uint64(_round_up(mode, remainder, half, kept_odd, negative, random_bits, shift))
+    result = np.float64(kept) * _pow2(min(quantum_exponent, 1023))
+    toward_infinity = not (mode == RTZ or mode == RTO or (mode == RUP and negative) or (mode == RDN and not negative))
+    overflow_result = overflow_value if toward_infinity else max_value
+    result = overflow_result if result > max_value else result
+    special_result = np.nan if fraction != _U0 else inf_value
+    result = special_result if biased_exponent == 0x7FF else result
+    result = -result if negative else result
+    return 0.0 if (unsigned_zero and result == 0.0) else result
 
 
 def _make_round_kernel(mode: int):  # noqa: ANN202 - returns a Numba dispatcher
     """Compile-time specialisation on the rounding mode (a closure constant), so that the mode's branches fold away
-    and the fast path vectorises; Numba caches each closure separately."""
+    and the loop vectorises; Numba caches each closure separately."""
 
     @njit(cache=True)
-    def round_chunk(start, stop, x, out, precision, emin, emax, subnormals, max_value, overflow_value, inf_value,
+    def round_chunk(start, stop, x, out, precision, emin, subnormals, max_value, overflow_value, inf_value,
                     unsigned_zero, key):  # fmt: skip
         """Round ``x[start:stop]`` into ``out[start:stop]`` (serial; the loop the parallel driver splits)."""
-        shift = 53 - precision
-        max_bits = np.float64(max_value).view(np.uint64)
-        # pass 1, branch-free so that it vectorises: the fast path for every element, counting those it cannot take
-        # (outside the normal binades, or overflowing)
-        irregular = 0
-        for i in range(start, stop):
-            bits = np.float64(x[i]).view(np.uint64)  # float32 -> float64 is exact
-            negative = (bits & _SIGN) != _U0
-            magnitude_bits = bits & _ABS
-            exponent = np.int64(magnitude_bits >> np.uint64(52)) - 1023
-            random_bits = random_bits_at(key, np.uint64(i)) if mode >= SR else _U0
-            rounded_bits = _round_normal_bits(magnitude_bits, shift, negative, mode, random_bits)
-            irregular += (exponent < emin) | (exponent > emax) | (rounded_bits > max_bits)
-            out[i] = np.uint64(rounded_bits | (bits & _SIGN)).view(np.float64)
-        if irregular == 0:
-            return
-        # pass 2: the general path (the reference's twin) for the elements pass 1 could not take
-        for i in range(start, stop):
-            value = np.float64(x[i])
-            bits = value.view(np.uint64)
-            magnitude_bits = bits & _ABS
-            exponent = np.int64(magnitude_bits >> np.uint64(52)) - 1023
-            if exponent < emin or exponent > emax or np.abs(value) > max_value:
-                random_bits = random_bits_at(key, np.uint64(i)) if mode >= SR else _U0
-                out[i] = _round_finite(value, precision, emin, subnormals, max_value, overflow_value, inf_value,
-                                       unsigned_zero, mode, random_bits)  # fmt: skip
+        x_chunk = x[start:stop]  # slices, so that indices are provably non-negative and the loop vectorises
+        out_chunk = out[start:stop]
+        for i in range(x_chunk.shape[0]):
+            bits = np.float64(x_chunk[i]).view(np.uint64)  # float32 -> float64 is exact
+            random_bits = random_bits_at(key, np.uint64(start + i)) if mode >= SR else _U0
+            out_chunk[i] = round_bits(bits, precision, emin, subnormals, max_value, overflow_value, inf_value,
+                                      unsigned_zero, mode, random_bits)  # fmt: skip
 
     @njit(cache=True, parallel=True)
-    def round_array(x, out, precision, emin, emax, subnormals, max_value, overflow_value, inf_value, unsigned_zero,
+    def round_array(x, out, precision, emin, subnormals, max_value, overflow_value, inf_value, unsigned_zero,
                     key):  # fmt: skip
         """Round the 1-D float64 or float32 array ``x`` into ``out`` (1-D, float64, or float32 when the format is
         contained in fp32 so that every result is a float32 value), in parallel over chunks of elements."""
         n = x.shape[0]
         for chunk in prange((n + _CHUNK - 1) // _CHUNK):
-            round_chunk(chunk * _CHUNK, min(n, (chunk + 1) * _CHUNK), x, out, precision, emin, emax, subnormals,
+            round_chunk(chunk * _CHUNK, min(n, (chunk + 1) * _CHUNK), x, out, precision, emin, subnormals,
                         max_value, overflow_value, inf_value, unsigned_zero, key)  # fmt: skip
 
     return round_array
 
 
-#: ``ROUND_KERNELS[mode_code](x, out, precision, emin, emax, subnormals, max_value, overflow_value, inf_value,
+#: ``ROUND_KERNELS[mode_code](x, out, precision, emin, subnormals, max_value, overflow_value, inf_value,
 #: unsigned_zero, key)`` rounds the 1-D array ``x`` into ``out``; compiled on first use of each mode.
 ROUND_KERNELS = tuple(_make_round_kernel(code) for code in range(len(MODE_CODES)))
