@@ -32,8 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..emulate import MatmulSpec
-from ..rounding.api import resolve_rng
-from . import rules
+from . import kernels, rules
 from ._math import gelu_derivative, layernorm_column_norms
 from .recompute import LampResult, recompute_product
 from .select import check_rule_params, select, valid_mask
@@ -94,12 +93,12 @@ class LampConfig:
         if not self.needs_bound and bound is not None:
             raise TypeError(f"rule {self.rule!r} does not use bound=")
 
-    def _ablate(self, mask: np.ndarray, valid: np.ndarray, rng: Any) -> np.ndarray:
+    def _ablate(self, mask: np.ndarray, values: np.ndarray, valid: np.ndarray, rng: Any) -> np.ndarray:
         if not self.random:
             return mask
         if rng is None:
             raise TypeError("LampConfig(random=True) needs rng= (a numpy.random.Generator or an int seed)")
-        return rules.random_count(valid, mask.sum(axis=-1), resolve_rng(rng))
+        return select("random", values, causal=valid, count=mask.sum(axis=-1), rng=rng)
 
     def softmax_mask(self, scores: np.ndarray, valid: np.ndarray, bound: Any, rng: Any) -> np.ndarray:
         """The mask over softmax inputs ``scores`` (rows along the last axis) with ``valid`` the causal
@@ -116,7 +115,7 @@ class LampConfig:
             length_ref=self.length_ref,
             indicator=self.indicator,
         )
-        return self._ablate(mask, valid, rng)
+        return self._ablate(mask, scores, valid, rng)
 
     def contribution_mask(self, weight: np.ndarray, zhat: np.ndarray, bound: Any, rng: Any) -> np.ndarray:
         """The mask when component j contributes ``weight_j·β_j`` (β = |ẑ| or the given bound)."""
@@ -129,7 +128,7 @@ class LampConfig:
         if self.rule == "none":
             return np.zeros(zhat.shape, dtype=bool)
         if self.rule == "all":
-            return self._ablate(valid, valid, rng)
+            return self._ablate(valid, zhat, valid, rng)
         if self.rule == "bound" or self.indicator == "bound":
             beta = np.broadcast_to(np.asarray(bound, dtype=np.float64), zhat.shape)
             if not np.all(np.isfinite(beta) & (beta >= 0)):
@@ -140,10 +139,13 @@ class LampConfig:
         if self.rule in ("strict", "bound"):
             mask = rules.threshold(contribution, valid, self.tau)  # type: ignore[arg-type]
         elif self.rule == "top_mu":
-            mask = rules.top_count(contribution, valid, int(self.mu))  # type: ignore[arg-type]
+            n = zhat.shape[-1]
+            counts = np.full(zhat.size // max(n, 1), self.mu, dtype=np.int64)
+            rows = np.ascontiguousarray(contribution).reshape(-1, n)
+            mask = kernels.top_rows(rows, valid.reshape(-1, n), counts).reshape(zhat.shape)
         else:
             mask = rules.budget(contribution, valid, float(self.rate))  # type: ignore[arg-type]
-        return self._ablate(mask, valid, rng)
+        return self._ablate(mask, zhat, valid, rng)
 
 
 def causal_mask(n_q: int, n_k: int) -> np.ndarray:

@@ -11,13 +11,15 @@ sequential sum of the row's exponentials. Kernels compile lazily on first use (`
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-__all__ = ["row_rule", "dots_at", "STRICT", "BOUND", "RELAXED", "LENGTH", "MASS"]
+__all__ = ["row_rule", "indicators", "top_rows", "dots_at", "STRICT", "BOUND", "RELAXED", "PROBABILITY"]
 
-STRICT, BOUND, RELAXED, LENGTH, MASS = 0, 1, 2, 3, 4
+STRICT, BOUND, RELAXED, PROBABILITY = 0, 1, 2, 3
+_ABSENT = np.empty((0, 0))  # stands for an absent probs / bound array in the kernels
 _CHUNK_ELEMENTS = 1 << 17  # rows per chunk: about 1 MiB of float64 scores
 _OCTAVES, _SPLIT = 64, 8  # mass rule: probabilities bucketed by binary exponent and 3 leading mantissa bits
 
@@ -37,33 +39,30 @@ def _row_max(z, valid, top, count):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _threshold(z, valid, e, probs, bound, mode, tau, length_ref, count, out):  # pragma: no cover - compiled
-    """STRICT ``2s(1 − s)|z| > τ``, BOUND ``2s(1 − s)β > τ``, RELAXED ``|z|e^{z−m} > τ·max``, LENGTH (τ_ℓ)."""
+def _indicator(z, valid, e, probs, bound, kind, out):  # pragma: no cover - compiled
+    """Per entry: STRICT ``2s(1 − s)|z|``, BOUND ``2s(1 − s)β``, RELAXED ``|z|e^{z−m}``, PROBABILITY ``s``;
+    0 where not valid. ``s`` is ``probs`` when given, else ``e`` over the row's sequential sum."""
     rows, n = z.shape
     given = probs.shape[0] > 0
     for r in range(rows):
-        if count[r] == 0:
-            continue
-        if mode == RELAXED or mode == LENGTH:
-            largest = 0.0
-            for j in range(n):
-                if valid[r, j]:
-                    largest = max(largest, abs(z[r, j]) * e[r, j])
-            t = tau if mode == RELAXED else min(1.0, tau * math.sqrt(length_ref / count[r]))
-            limit = t * largest
-            for j in range(n):
-                out[r, j] = valid[r, j] and abs(z[r, j]) * e[r, j] > limit
-            continue
         total = 0.0
-        if not given:
+        if not given and kind != RELAXED:
             for j in range(n):
                 if valid[r, j]:
                     total += e[r, j]
         for j in range(n):
-            if valid[r, j]:
-                s = probs[r, j] if given else e[r, j] / total
-                scale = abs(z[r, j]) if mode == STRICT else bound[r, j]
-                out[r, j] = 2.0 * s * (1.0 - s) * scale > tau
+            if not valid[r, j]:
+                out[r, j] = 0.0
+            elif kind == RELAXED:
+                out[r, j] = abs(z[r, j]) * e[r, j]
+            else:
+                p = probs[r, j] if given else e[r, j] / total
+                if kind == PROBABILITY:
+                    out[r, j] = p
+                elif kind == STRICT:
+                    out[r, j] = 2.0 * p * (1.0 - p) * abs(z[r, j])
+                else:
+                    out[r, j] = 2.0 * p * (1.0 - p) * bound[r, j]
 
 
 @njit(cache=True, nogil=True)
@@ -157,8 +156,40 @@ def _mass(valid, e, probs, tau, count, exhaustive, out):  # pragma: no cover - c
             _mass_prefix(s, everything[np.argsort(-s[everything], kind="mergesort")], s_min, tau, out[r])
 
 
+def _chunks(
+    z: np.ndarray, valid: np.ndarray, needs_exp: bool
+) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    """(rows, ``exp(z − row max)`` on them, their valid counts), a cache-sized chunk of rows at a time."""
+    rows, n = z.shape
+    step = max(1, _CHUNK_ELEMENTS // max(n, 1))
+    buffer = np.empty((min(step, rows), n))
+    top, count = np.empty(rows), np.empty(rows, dtype=np.int64)
+    _row_max(z, valid, top, count)
+    for start in range(0, rows, step):
+        part = slice(start, min(start + step, rows))
+        e = buffer[: part.stop - start]
+        if needs_exp:
+            with np.errstate(over="ignore", invalid="ignore"):  # entries outside `valid` may hold anything
+                np.subtract(z[part], top[part, None], out=e)
+                np.exp(e, out=e)
+        yield part, e, count[part]
+
+
+def _rows_of(array: np.ndarray | None, part: slice) -> np.ndarray:
+    return _ABSENT if array is None else array[part]
+
+
+def indicators(kind: int, z: np.ndarray, valid: np.ndarray, probs: np.ndarray | None,
+               bound: np.ndarray | None) -> np.ndarray:  # fmt: skip
+    """The (R, n) indicator array of ``kind`` (0 on invalid entries); inputs as for :func:`row_rule`."""
+    out = np.empty(z.shape)
+    for part, e, _ in _chunks(z, valid, probs is None or kind == RELAXED):
+        _indicator(z[part], valid[part], e, _rows_of(probs, part), _rows_of(bound, part), kind, out[part])
+    return out
+
+
 def row_rule(
-    mode: int,
+    rule: str,
     z: np.ndarray,
     valid: np.ndarray,
     probs: np.ndarray | None,
@@ -167,39 +198,80 @@ def row_rule(
     length_ref: float,
     exhaustive: bool = False,
 ) -> np.ndarray:
-    """The mask of a row-wise rule (``mode``) on C-contiguous (R, n) arrays: float64 ``z``, ``probs``,
-    ``bound`` and boolean ``valid``. With ``probs`` None the softmax of the valid entries is computed here;
-    ``exhaustive`` makes the mass rule sort every row fully (see ``_mass``).
+    """The mask of a row-wise rule ("strict", "bound", "relaxed", "length", "mass") on C-contiguous (R, n)
+    arrays: float64 ``z``, ``probs``, ``bound`` and boolean ``valid``. With ``probs`` None the softmax of the
+    valid entries is computed here; ``exhaustive`` makes the mass rule sort every row fully (see ``_mass``).
     """
-    rows, n = z.shape
-    out = np.zeros((rows, n), dtype=bool)
-    absent = np.empty((0, 0))
-    step = max(1, _CHUNK_ELEMENTS // max(n, 1))
-    buffer = np.empty((min(step, rows), n))
-    top, count = np.empty(rows), np.empty(rows, dtype=np.int64)
-    _row_max(z, valid, top, count)
-    needs_exp = probs is None or mode in (RELAXED, LENGTH)
-    for start in range(0, rows, step):
-        part = slice(start, min(start + step, rows))
-        e = buffer[: part.stop - start]
-        if needs_exp:
-            with np.errstate(over="ignore", invalid="ignore"):  # entries outside `valid` may hold anything
-                np.subtract(z[part], top[part, None], out=e)
-                np.exp(e, out=e)
-        p = absent if probs is None else probs[part]
-        if mode == MASS:
-            _mass(valid[part], e, p, tau, count[part], exhaustive, out[part])
+    out = np.zeros(z.shape, dtype=bool)
+    kind = {"strict": STRICT, "bound": BOUND, "relaxed": RELAXED, "length": RELAXED, "mass": PROBABILITY}[
+        rule
+    ]
+    scratch = np.empty((min(z.shape[0], max(1, _CHUNK_ELEMENTS // max(z.shape[1], 1))), z.shape[1]))
+    for part, e, count in _chunks(z, valid, probs is None or kind == RELAXED):
+        if rule == "mass":
+            _mass(valid[part], e, _rows_of(probs, part), tau, count, exhaustive, out[part])
+            continue
+        ind = scratch[: part.stop - part.start]
+        _indicator(z[part], valid[part], e, _rows_of(probs, part), _rows_of(bound, part), kind, ind)
+        if rule == "relaxed":
+            limit = tau * ind.max(axis=-1, keepdims=True)
+        elif rule == "length":
+            reduced = np.minimum(1.0, tau * np.sqrt(length_ref / np.maximum(count, 1)))[:, None]
+            limit = reduced * ind.max(axis=-1, keepdims=True)
         else:
-            b = absent if bound is None else bound[part]
-            _threshold(z[part], valid[part], e, p, b, mode, tau, length_ref, count[part], out[part])
+            limit = tau
+        np.greater(ind, limit, out=out[part])
+        out[part] &= valid[part]
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
+def _top(key, valid, counts, out):  # pragma: no cover - compiled
+    """The ``counts[r]`` largest valid keys of each row, ties by position (lower index first)."""
+    rows, n = key.shape
+    for r in range(rows):
+        c = counts[r]
+        if c <= 0:
+            continue
+        if 8 * c >= n:  # many: sort the row's valid entries (stable, so ties keep index order)
+            live = np.flatnonzero(valid[r])
+            chosen = live[np.argsort(-key[r, live], kind="mergesort")][:c]
+            for t in range(chosen.shape[0]):
+                out[r, chosen[t]] = True
+            continue
+        best = np.empty(c)  # few: insertion into the c best so far, in decreasing order; a later equal key
+        where = np.empty(c, dtype=np.int64)  # never displaces an earlier one
+        filled = 0
+        for j in range(n):
+            if not valid[r, j]:
+                continue
+            v = key[r, j]
+            if filled == c and not v > best[c - 1]:
+                continue
+            p = min(filled, c - 1)
+            while p > 0 and best[p - 1] < v:
+                best[p] = best[p - 1]
+                where[p] = where[p - 1]
+                p -= 1
+            best[p] = v
+            where[p] = j
+            filled = min(filled + 1, c)
+        for t in range(filled):
+            out[r, where[t]] = True
+
+
+def top_rows(key: np.ndarray, valid: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The ``counts`` (R,) largest valid ``key`` entries of each (R, n) row (all valid ones if fewer)."""
+    out = np.zeros(key.shape, dtype=bool)
+    _top(key, valid, np.ascontiguousarray(counts, dtype=np.int64), out)
+    return out
+
+
+@njit(cache=True, nogil=True)
 def dots_at(a, bt, ia, ib, i, j, out):  # pragma: no cover - compiled
     """``out[t] = Σ_k a[ia[t], i[t], k]·bt[ib[t], j[t], k]`` in float64, summed sequentially (k
     increasing)."""
-    for t in prange(out.shape[0]):
+    for t in range(out.shape[0]):
         acc = 0.0
         x, y, p, q = ia[t], ib[t], i[t], j[t]
         for k in range(a.shape[2]):

@@ -7,6 +7,10 @@ boolean array of the same shape saying which components exist (causal entries wi
 components are never selected and never counted. Ties are always broken by position: among equal indicators
 the lower index comes first.
 
+These functions are the vectorised numpy statement of the rules. :func:`lampnum.lamp.select` computes the same
+masks through :mod:`lampnum.lamp.kernels` (fused, chunk by chunk of rows, no score-sized temporaries) and uses
+:func:`budget` as is; the tests hold both to an independent per-row reference.
+
 Indicators (each ``>= 0`` on valid entries):
 
 - :func:`strict_indicator` ``2 s_j (1 − s_j) |z_j|``: the contribution of j to the ℓ1 error of ``softmax(z)``
@@ -146,18 +150,26 @@ def budget(indicator: np.ndarray, valid: np.ndarray, rate: float) -> np.ndarray:
     """The ``k = ⌊r·N + 1/2⌋`` largest indicators over all valid entries of the whole array (a global budget).
 
     Ties are broken by flat C-order position (lower first), so the selected count is exactly k and the
-    achieved recompute rate k/N is within 1/(2N) of r.
+    achieved recompute rate k/N is within 1/(2N) of r. O(N): one partition of the valid indicators.
     """
+    live = indicator[valid]
     k = budget_count(valid, rate)
-    flat = top_count(indicator.reshape(1, -1), valid.reshape(1, -1), k)
-    return flat.reshape(indicator.shape)
+    if k <= 0:
+        return np.zeros(indicator.shape, dtype=bool)
+    if k >= live.size:
+        return valid.copy()
+    kth = np.partition(live, live.size - k)[live.size - k]
+    mask = valid & (indicator > kth)
+    tied = np.flatnonzero(valid & (indicator == kth))
+    mask.reshape(-1)[tied[: k - int(mask.sum())]] = True
+    return mask
 
 
 def random_count(valid: np.ndarray, count: np.ndarray | int, rng: np.random.Generator) -> np.ndarray:
     """``min(count, ℓ)`` entries of each row drawn uniformly without replacement among its ℓ valid entries.
 
     The ablation of LAMP: the same number of recomputations per row as another rule, at random positions.
-    Every entry gets an independent uniform key from ``rng``; the row's valid entries with the smallest keys
+    Every entry gets an independent uniform key from ``rng``; the row's valid entries with the largest keys
     are chosen, so every subset of the right size is equally likely.
     """
-    return top_count(-rng.random(valid.shape), valid, count)
+    return top_count(rng.random(valid.shape), valid, count)

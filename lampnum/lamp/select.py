@@ -52,13 +52,13 @@ array([[ True, False, False, False]])
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from ..rounding.api import resolve_rng
 from . import kernels, rules
-from ._math import masked_softmax
 
 __all__ = ["select", "valid_mask", "RULES", "INDICATORS", "check_rule_params"]
 
@@ -79,12 +79,11 @@ _PARAMS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "none": (frozenset(), frozenset()),
     "all": (frozenset(), frozenset()),
 }
-_ROW_KERNEL_MODES = {
-    "mass": kernels.MASS,
+_INDICATOR_KINDS = {
     "strict": kernels.STRICT,
     "bound": kernels.BOUND,
     "relaxed": kernels.RELAXED,
-    "length": kernels.LENGTH,
+    "probability": kernels.PROBABILITY,
 }
 _TAU_RANGE = {
     "mass": (1.0, 2.0),
@@ -181,6 +180,13 @@ def _on_valid(
     return array
 
 
+def _as_rows(array: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """``array`` broadcast to ``shape``, as the kernels take it: C-contiguous float64 (rows, n)."""
+    if array is None:
+        return None
+    return np.ascontiguousarray(np.broadcast_to(array, shape), dtype=np.float64).reshape(-1, shape[-1])
+
+
 def _counts(count: Any, rows: tuple[int, ...]) -> np.ndarray:
     counts = np.asarray(count)
     if counts.dtype.kind not in "iu":
@@ -193,37 +199,6 @@ def _counts(count: Any, rows: tuple[int, ...]) -> np.ndarray:
         return np.broadcast_to(counts, rows)
     except ValueError:
         raise ValueError(f"count of shape {counts.shape} does not broadcast to the rows {rows}") from None
-
-
-def _row_kernel(
-    rule: str,
-    z: np.ndarray,
-    valid: np.ndarray,
-    probs: np.ndarray | None,
-    bound: np.ndarray | None,
-    tau: float,
-    length_ref: float | None,
-) -> np.ndarray:
-    """The row-wise rules (mass, strict, bound, relaxed, length) by the fused kernels of the fast path."""
-    n = z.shape[-1]
-    if z.size == 0:
-        return np.zeros(z.shape, dtype=bool)
-
-    def rows(array: np.ndarray | None) -> np.ndarray | None:
-        if array is None:
-            return None
-        return np.ascontiguousarray(np.broadcast_to(array, z.shape), dtype=np.float64).reshape(-1, n)
-
-    mask = kernels.row_rule(
-        _ROW_KERNEL_MODES[rule],
-        rows(z),  # type: ignore[arg-type]
-        np.ascontiguousarray(valid).reshape(-1, n),
-        rows(probs),
-        rows(bound),
-        tau,
-        float(length_ref or DEFAULT_LENGTH_REF),
-    )
-    return mask.reshape(z.shape)
 
 
 def select(
@@ -273,19 +248,24 @@ def select(
         return np.zeros(z.shape, dtype=bool)
     if rule == "all":
         return valid
+    n = z.shape[-1]
+    if z.size == 0:
+        return np.zeros(z.shape, dtype=bool)
+    rows = partial(_as_rows, shape=z.shape)
+    flat_valid = np.ascontiguousarray(valid).reshape(-1, n)
     if rule == "random":
-        return rules.random_count(valid, _counts(count, z.shape[:-1]), resolve_rng(rng))
-    given = None if probs is None else _on_valid("probs", probs, z.shape, valid, 0.0, 1.0)
-    beta = None if bound is None else _on_valid("bound", bound, z.shape, valid, 0.0, math.inf)
-    if rule in _ROW_KERNEL_MODES:
-        return _row_kernel(rule, z, valid, given, beta, float(tau), length_ref)  # type: ignore[arg-type]
-    s = given if given is not None or indicator == "relaxed" else masked_softmax(z, valid)
-    ind = {
-        "strict": lambda: rules.strict_indicator(z, s, valid),
-        "bound": lambda: rules.bound_indicator(s, beta, valid),
-        "relaxed": lambda: rules.relaxed_indicator(z, valid),
-        "probability": lambda: np.where(valid, s, 0.0),
-    }[indicator or "strict"]()
+        counts = _counts(count, z.shape[:-1]).reshape(-1)
+        keys = resolve_rng(rng).random(flat_valid.shape)
+        return kernels.top_rows(keys, flat_valid, counts).reshape(z.shape)
+    given = None if probs is None else rows(_on_valid("probs", probs, z.shape, valid, 0.0, 1.0))
+    beta = None if bound is None else rows(_on_valid("bound", bound, z.shape, valid, 0.0, math.inf))
+    if rule in ("mass", "strict", "bound", "relaxed", "length"):
+        reference = float(length_ref or DEFAULT_LENGTH_REF)
+        mask = kernels.row_rule(rule, rows(z), flat_valid, given, beta, float(tau), reference)  # type: ignore
+        return mask.reshape(z.shape)
+    kind = _INDICATOR_KINDS[indicator or "strict"]
+    key = kernels.indicators(kind, rows(z), flat_valid, given, beta)  # type: ignore[arg-type]
     if rule == "top_mu":
-        return rules.top_count(ind, valid, int(mu))  # type: ignore[arg-type]
-    return rules.budget(ind, valid, float(rate))  # type: ignore[arg-type]
+        counts = np.full(flat_valid.shape[0], mu, dtype=np.int64)
+        return kernels.top_rows(key, flat_valid, counts).reshape(z.shape)
+    return rules.budget(key, flat_valid, float(rate)).reshape(z.shape)  # type: ignore[arg-type]

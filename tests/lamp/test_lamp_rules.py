@@ -54,6 +54,7 @@ def test_mass_matches_reference(case, tau):
 
 @SETTINGS
 @given(score_arrays(), st.floats(0.0, 20.0))
+@example((np.array([[[1.0, 1.0]]]), None), 0.5)  # indicators exactly 2·½·½·1 = τ: not selected (strict >)
 def test_strict_matches_reference(case, tau):
     scores, causal = case
     valid, probs = _probs(scores, causal)
@@ -119,7 +120,9 @@ def test_length_rule_scales_tau_with_row_length():
 
 
 @SETTINGS
-@given(score_arrays(), st.integers(0, 10), st.sampled_from(["strict", "bound", "probability"]), st.data())
+@given(
+    score_arrays(max_n=40), st.integers(0, 10), st.sampled_from(["strict", "bound", "probability"]), st.data()
+)
 def test_top_mu_matches_reference(case, mu, indicator, data):
     scores, causal = case
     valid, probs = _probs(scores, causal)
@@ -139,6 +142,12 @@ def test_top_mu_matches_reference(case, mu, indicator, data):
     want = ref.top_mu(ind, valid, mu)
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(got.sum(-1), np.minimum(mu, valid.sum(-1)))
+
+
+def test_top_mu_ties_keep_the_earlier_entry_when_a_larger_one_arrives():
+    """Long row, µ = 2: entries 0 and 1 tie, entry 2 is larger; the top two are 2 and 0 (ties by position)."""
+    scores = np.array([[1.0, 1.0, 2.0] + [0.0] * 17])
+    assert np.flatnonzero(lamp.select("top_mu", scores, mu=2, indicator="probability")[0]).tolist() == [0, 2]
 
 
 @SETTINGS
@@ -305,6 +314,20 @@ def test_numpy_statement_of_the_row_rules(case, tau_mass, tau_strict, tau_relaxe
     ind = ref.relaxed_indicator(scores, valid)
     got = rules.relative_threshold(rules.relaxed_indicator(scores, valid), valid, tau_relaxed)
     _agree_off_boundary(got, ref.relative_above(ind, valid, lambda ok: tau_relaxed), ind, valid, tau_relaxed)
+    for mu in (0, 1, 3, 20):
+        np.testing.assert_array_equal(rules.top_count(strict, valid, mu), ref.top_mu(strict, valid, mu))
+
+
+@SETTINGS
+@given(score_arrays(), st.integers(0, 10), st.integers(0, 2**32))
+def test_random_kernel_equals_numpy_statement(case, count, seed):
+    """select("random") draws the same keys as rules.random_count and picks the same entries."""
+    from lampnum.lamp import rules
+
+    scores, causal = case
+    valid = ref.valid_of(scores, causal)
+    got = lamp.select("random", scores, causal=causal, count=count, rng=seed)
+    np.testing.assert_array_equal(got, rules.random_count(valid, count, np.random.default_rng(seed)))
 
 
 @SETTINGS
@@ -317,5 +340,5 @@ def test_mass_kernel_bucketed_and_exhaustive_paths_agree(case, tau):
     valid = ref.valid_of(scores, causal)
     n = scores.shape[-1]
     rows = np.ascontiguousarray(scores).reshape(-1, n)
-    args = (kernels.MASS, rows, valid.reshape(-1, n), None, None, tau, 1.0)
+    args = ("mass", rows, valid.reshape(-1, n), None, None, tau, 1.0)
     np.testing.assert_array_equal(kernels.row_rule(*args), kernels.row_rule(*args, exhaustive=True))
