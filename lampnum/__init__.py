@@ -9,9 +9,9 @@ bounds for compositions f(g(x)), and LAMP (look-ahead mixed precision, arXiv 260
 """
 
 from .formats import FORMATS, Format, format
-from .emulate import MatmulSpec
+from .emulate import MatmulSpec, matmul, sum
 from .rounding import RoundingMode, decode, encode, round
 
 __version__ = "0.1.0"
 
-__all__ = ["Format", "format", "FORMATS", "RoundingMode", "round", "encode", "decode", "MatmulSpec", "__version__"]
+__all__ = ["Format", "format", "FORMATS", "RoundingMode", "round", "encode", "decode", "MatmulSpec", "matmul", "sum", "__version__"]

@@ -96,7 +96,7 @@ def round(  # noqa: A001 - the contract's name, as numpy.round
 
     >>> import lampnum as ln, numpy as np
     >>> ln.round(np.array([1 + 2**-8, 1 + 3 * 2**-8]), "bf16")  # ties to even
-    array([1.     , 1.015625])
+    array([1.      , 1.015625])
     >>> ln.round(0.1, "e4m3"), ln.round(1000.0, "e4m3"), ln.round(1000.0, "e4m3", "rtz")
     (0.1015625, nan, 448.0)
     """

@@ -1,0 +1,189 @@
+"""``lampnum.matmul``: matrix products under a :class:`~lampnum.MatmulSpec` accumulation model (the emulated BLAS).
+
+Shapes follow numpy's ``@``: ``(..., M, K) @ (..., K, N)`` with broadcast batch dimensions, a 1-D left operand is a
+row vector and a 1-D right operand a column vector (both 1-D: the dot product, a 0-d array). The result is a float64
+array holding the emulated values.
+
+Exactness conditions, checked on every call:
+
+- ``product=None`` (exact products) needs every product ``a·b`` exact in float64: operands with at most 26 significant
+  bits (float32 data, or any data after ``input`` rounding to a format with p <= 26) whose products stay in float64's
+  normal range. Otherwise a ``ValueError`` says so (set ``input=...``, or round products with ``product=...``).
+- A rounded product needs the same exactness, except ``product="fp64"`` in ``rne`` (numpy's product is that rounding).
+- Sums are rounded correctly into formats of p <= 51, and into fp64 itself in ``rne``
+  (:mod:`lampnum.emulate.accumulate`).
+
+Fast path: when the spec rounds nothing (fp64 accumulator in rne, no input/product/output rounding, no via) and all
+products and partial sums are exact, every summation order gives the same result, so numpy's BLAS product is returned
+(bit-identical). This holds when the operands' significands and exponent spans make every partial sum representable;
+:func:`blas_is_exact` checks a sufficient condition. Otherwise the sequential kernel runs.
+
+Special values: NaN and infinities propagate as in IEEE 754 float64 arithmetic (inf·0 = NaN, inf - inf = NaN), then
+each rounding maps them into the format's encoding (:func:`lampnum.round`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..formats import FORMATS, Format
+from ..rounding import round as round_to_format
+from ..rounding.api import resolve_rng
+from ..rounding.modes import RoundingMode
+from .accumulate import check_sum_format
+from .matmul_kernels import run_matmul_kernel
+from .spec import MatmulSpec, as_spec
+
+__all__ = ["matmul", "lowered", "blas_is_exact", "significant_bits"]
+
+_FP64 = FORMATS["fp64"]
+_PRODUCT_EXACT_BITS = 26
+
+
+def lowered(fmt: Format) -> tuple:
+    """The parameter tuple the matmul kernels take for a format."""
+    params = fmt.params()
+    return (params.precision, params.emin, params.subnormals, params.max_value, params.overflow_value,
+            params.inf_value, params.unsigned_zero)  # fmt: skip
+
+
+def significant_bits(x: np.ndarray) -> int:
+    """The largest number of significant bits among the finite nonzero values of ``x`` (0 when there are none)."""
+    finite = x[np.isfinite(x) & (x != 0)]
+    if finite.size == 0:
+        return 0
+    mantissa, _ = np.frexp(np.abs(finite))
+    scaled = np.ldexp(mantissa, 53).astype(np.uint64)  # the 53-bit significand, exactly
+    trailing = np.zeros(scaled.shape, dtype=np.int64)
+    for shift in (32, 16, 8, 4, 2, 1):  # count trailing zeros, binary search on all elements at once
+        mask = np.uint64((1 << shift) - 1)
+        zero = (scaled & mask) == 0
+        trailing += np.where(zero, shift, 0)
+        scaled = np.where(zero, scaled >> np.uint64(shift), scaled)
+    return int(53 - trailing.min())
+
+
+def _magnitude_range(x: np.ndarray) -> tuple[float, float]:
+    finite = np.abs(x[np.isfinite(x) & (x != 0)])
+    return (float(finite.min()), float(finite.max())) if finite.size else (np.inf, 0.0)
+
+
+def _products_exact(a: np.ndarray, b: np.ndarray) -> bool:
+    if significant_bits(a) + significant_bits(b) > 53:
+        return False
+    a_min, a_max = _magnitude_range(a)
+    b_min, b_max = _magnitude_range(b)
+    if a_max == 0 or b_max == 0:
+        return True
+    return a_min * b_min >= np.finfo(np.float64).tiny and a_max * b_max < np.finfo(np.float64).max / 2
+
+
+def blas_is_exact(a: np.ndarray, b: np.ndarray) -> bool:
+    """A sufficient condition for every partial sum of every product to be exact in float64 (then BLAS's unknown
+    summation order cannot matter): all products are multiples of 2^lsb and bounded by 2^top with
+    ``top - lsb + log2(K) <= 53``."""
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return False
+    if not _products_exact(a, b):
+        return False
+    a_min, a_max = _magnitude_range(a)
+    b_min, b_max = _magnitude_range(b)
+    if a_max == 0 or b_max == 0:
+        return True
+    lsb = (np.frexp(a_min)[1] - significant_bits(a)) + (np.frexp(b_min)[1] - significant_bits(b))
+    top = np.frexp(a_max)[1] + np.frexp(b_max)[1] + int(np.ceil(np.log2(max(a.shape[-1], 1)))) + 1
+    return top - lsb <= 53
+
+
+def _as_operand(x: Any, name: str) -> np.ndarray:
+    array = np.asarray(x)
+    if array.dtype not in (np.float32, np.float64):
+        raise TypeError(f"matmul operand {name} must be a float32 or float64 array, got dtype {array.dtype}")
+    if array.ndim == 0:
+        raise ValueError(f"matmul operand {name} must have at least one dimension (numpy's matmul rule)")
+    return array
+
+
+def matmul(a: Any, b: Any, spec: MatmulSpec | None = None, *, rng: np.random.Generator | int | None = None,
+           **spec_fields: Any) -> np.ndarray:  # fmt: skip
+    """Emulated ``a @ b`` under ``spec`` (fields may be given or overridden as keywords, e.g. ``accumulator="bf16"``).
+
+    ``rng`` (Generator or seed) drives stochastic rounding. See the module docstring for shapes, exactness conditions
+    and special values; :class:`~lampnum.MatmulSpec` for the accumulation semantics.
+
+    >>> import lampnum as ln, numpy as np
+    >>> a = np.full((1, 4096), 1.0, dtype=np.float32); b = np.full((4096, 1), 1.0, dtype=np.float32)
+    >>> float(ln.matmul(a, b, accumulator="bf16")[0, 0])  # bf16 stagnates at 256: 256 + 1 rounds back to 256
+    256.0
+    >>> float(ln.matmul(a, b, accumulator="bf16", block=32)[0, 0])  # block sums of 32 are added exactly
+    4096.0
+    """
+    spec = as_spec(spec, **spec_fields)
+    a = _as_operand(a, "a")
+    b = _as_operand(b, "b")
+    squeeze_rows = a.ndim == 1
+    squeeze_cols = b.ndim == 1
+    a3 = a[np.newaxis, :] if squeeze_rows else a
+    b3 = b[:, np.newaxis] if squeeze_cols else b
+    if a3.shape[-1] != b3.shape[-2]:
+        raise ValueError(f"matmul shapes {a.shape} and {b.shape} do not align: {a3.shape[-1]} != {b3.shape[-2]}")
+    try:
+        batch_shape = np.broadcast_shapes(a3.shape[:-2], b3.shape[:-2])
+    except ValueError:
+        raise ValueError(f"matmul batch dimensions {a.shape[:-2]} and {b.shape[:-2]} do not broadcast") from None
+    generator = resolve_rng(rng) if spec.mode.stochastic else None
+    a64 = np.asarray(a3, dtype=np.float64)
+    b64 = np.asarray(b3, dtype=np.float64)
+    if spec.input is not None:
+        a64 = round_to_format(a64, spec.input, spec.mode, rng=generator)
+        b64 = round_to_format(b64, spec.input, spec.mode, rng=generator)
+    result = _product(a64, b64, batch_shape, spec, generator)
+    if spec.output is not None:
+        result = round_to_format(result, spec.output, spec.mode, rng=generator)
+    if squeeze_rows:
+        result = result[..., 0, :]
+    if squeeze_cols:
+        result = result[..., 0]
+    return result
+
+
+def _product(a: np.ndarray, b: np.ndarray, batch_shape: tuple[int, ...], spec: MatmulSpec,
+             generator: np.random.Generator | None) -> np.ndarray:  # fmt: skip
+    """The accumulation, on float64 operands already rounded to the input format."""
+    rounds_nothing = spec.product is None and spec.via is None and spec.accumulator == _FP64 and (
+        spec.block == 1 or spec.block_precision == _FP64) and spec.mode is RoundingMode.RNE  # fmt: skip
+    if rounds_nothing and blas_is_exact(a, b):
+        return np.matmul(a, b)
+    plain_product = spec.product == _FP64 and spec.mode is RoundingMode.RNE
+    if not plain_product and not _products_exact(a, b):
+        raise ValueError(
+            "emulated products need operands whose products are exact in float64 (at most 26 significant bits each, "
+            "as float32 data has, and no float64 underflow or overflow); round the operands with input=... (e.g. "
+            "'fp32'), or round products to float64 with product='fp64'"
+        )
+    acc_plain = check_sum_format(spec.accumulator, spec.mode, "accumulator")
+    block_plain = check_sum_format(spec.block_precision, RoundingMode.RNE, "block_precision")
+    if spec.via is not None:
+        check_sum_format(spec.via, RoundingMode.RNE, "via")
+    n_rows, depth, n_cols = a.shape[-2], a.shape[-1], b.shape[-1]
+    if depth == 0 or n_rows == 0 or n_cols == 0:
+        return np.zeros(batch_shape + (n_rows, n_cols))
+    a_batches = a.reshape((-1, n_rows, depth))
+    b_batches = b.reshape((-1, depth, n_cols))
+    a_index = np.broadcast_to(np.arange(a_batches.shape[0]).reshape(a.shape[:-2] or (1,)), batch_shape or (1,))
+    b_index = np.broadcast_to(np.arange(b_batches.shape[0]).reshape(b.shape[:-2] or (1,)), batch_shape or (1,))
+    out = np.empty((a_index.size, n_rows, n_cols))
+    keys = generator.integers(0, np.iinfo(np.uint64).max, size=2, dtype=np.uint64, endpoint=True) if generator \
+        else np.zeros(2, dtype=np.uint64)  # fmt: skip
+    product_format = spec.product or _FP64
+    via_format = spec.via or _FP64
+    run_matmul_kernel(
+        np.ascontiguousarray(a_batches), np.ascontiguousarray(b_batches),
+        np.ascontiguousarray(a_index.reshape(-1)), np.ascontiguousarray(b_index.reshape(-1)), out, spec.block,
+        lowered(product_format), lowered(spec.block_precision), lowered(spec.accumulator), lowered(via_format),
+        keys[0], keys[1], spec.mode.code, spec.product is not None and not plain_product, spec.via is not None,
+        acc_plain, block_plain,
+    )  # fmt: skip
+    return out.reshape(batch_shape + (n_rows, n_cols))

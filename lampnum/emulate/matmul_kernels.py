@@ -1,0 +1,183 @@
+"""Numba kernels of the emulated matrix product: the accumulation model of :class:`~lampnum.MatmulSpec`, exactly.
+
+Loop order per output row: for k = 0..K-1 (blocks of ``block`` consecutive k), for n = 0..N-1, so the inner loop runs
+over independent output elements and vectorises; rows (times the batch) run in parallel, ``ROW_TILE`` rows at a time
+so that each row of B is reused from cache. Every output element still sees its products in increasing k, as the spec
+requires. Each rounding is :func:`lampnum.emulate.accumulate.round_sum` (one correct rounding of an exact sum) or
+:func:`lampnum.rounding.kernels.round_bits` (one correct rounding of an exact float64 value).
+
+Stochastic rounding: the accumulator rounding of output element ``e`` (flat C index over batch × M × N) at step ``j``
+(its j-th accumulator update) uses ``random_bits_at(key_acc, e·steps + j)``; product roundings use ``key_product`` with
+index ``e·K + k``. So results depend on the seed and the shapes only, never on threads or tiling.
+
+The pure-Python reference that performs the same sequence on rationals is :mod:`lampnum.emulate.matmul_reference`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from numba import njit, prange
+
+from ..rounding.kernels import _U0, random_bits_at, round_bits
+from .accumulate import round_sum
+
+__all__ = ["run_matmul_kernel", "generic_matmul_kernel", "ROW_TILE", "SPECIALISED"]
+
+ROW_TILE = 8
+
+
+@njit(cache=True)
+def _round_value(value, params, mode, random_bits):  # noqa: ANN001, ANN202 - Numba types these
+    """Round one exact float64 value with a lowered parameter tuple (precision, emin, subnormals, max_value,
+    overflow_value, inf_value, unsigned_zero)."""
+    return round_bits(np.float64(value).view(np.uint64), params[0], params[1], params[2], params[3], params[4],
+                      params[5], params[6], mode, random_bits)  # fmt: skip
+
+
+@njit(cache=True)
+def _round_sum(x, y, params, mode, random_bits):  # noqa: ANN001, ANN202
+    """round(x + y) with a lowered parameter tuple (see ``_round_value``)."""
+    return round_sum(x, y, params[0], params[1], params[2], params[3], params[4], params[5], params[6], mode,
+                     random_bits, False)  # fmt: skip
+
+
+@njit(cache=True)
+def _products_into(block_sum, b_row, a_value, first_in_block, first_element, depth, k, product_params,
+                   block_params, key_product, mode, has_product, block_plain):  # fmt: skip
+    """block_sum[n] (+)= round_product(a_value · b_row[n]); the first product of a block starts the sum.
+    A function of its own: array arguments let LLVM prove the loop free of aliasing, so it vectorises."""
+    stochastic = mode >= 6
+    for n in range(b_row.shape[0]):
+        product = a_value * b_row[n]
+        if has_product:
+            bits = random_bits_at(key_product, np.uint64(first_element + n) * np.uint64(depth) + np.uint64(k)) \
+                if stochastic else _U0  # fmt: skip
+            product = _round_value(product, product_params, mode, bits)
+        if first_in_block:
+            block_sum[n] = product
+        elif block_plain:
+            block_sum[n] += product
+        else:  # block sums: sequential, round-to-nearest-even in block_precision
+            block_sum[n] = _round_sum(block_sum[n], product, block_params, 0, _U0)
+
+
+@njit(cache=True)
+def _accumulate_into(acc_row, block_sum, first_element, steps, step, acc_params, via_params, key_acc, mode,
+                     has_via, acc_plain):  # fmt: skip
+    """acc_row[n] = round_acc(acc_row[n] + block_sum[n]) (through the via register when the spec has one)."""
+    stochastic = mode >= 6
+    for n in range(acc_row.shape[0]):
+        bits = random_bits_at(key_acc, np.uint64(first_element + n) * np.uint64(steps) + np.uint64(step)) \
+            if stochastic else _U0  # fmt: skip
+        if has_via:  # an fp32-like register first (round-to-nearest-even), then the accumulator
+            register = _round_sum(acc_row[n], block_sum[n], via_params, 0, _U0)
+            acc_row[n] = register if acc_plain else _round_value(register, acc_params, mode, bits)
+        elif acc_plain:
+            acc_row[n] += block_sum[n]
+        else:
+            acc_row[n] = _round_sum(acc_row[n], block_sum[n], acc_params, mode, bits)
+
+
+@njit(cache=True)
+def _fused_strict(acc_row, b_row, a_value, first_element, steps, step, acc_params, key_acc, mode):
+    """The common strict case (exact products, no via): acc_row[n] = round_acc(acc_row[n] + a_value·b_row[n])."""
+    stochastic = mode >= 6
+    for n in range(acc_row.shape[0]):
+        bits = random_bits_at(key_acc, np.uint64(first_element + n) * np.uint64(steps) + np.uint64(step)) \
+            if stochastic else _U0  # fmt: skip
+        acc_row[n] = _round_sum(acc_row[n], a_value * b_row[n], acc_params, mode, bits)
+
+
+@njit(cache=True)
+def _accumulate_tile(a, b, a_index, b_index, out, tile, block, product_params, block_params, acc_params, via_params,
+                     key_acc, key_product, mode, has_product, has_via, acc_plain, block_plain):  # fmt: skip
+    """Compute ROW_TILE rows of one product (k increasing for every element) into ``out``."""
+    n_batch, n_rows, n_cols = out.shape
+    tiles_per_matrix = (n_rows + ROW_TILE - 1) // ROW_TILE
+    t = tile // tiles_per_matrix
+    row_start = (tile % tiles_per_matrix) * ROW_TILE
+    row_stop = min(n_rows, row_start + ROW_TILE)
+    a_mat = a[a_index[t]]
+    b_mat = b[b_index[t]]
+    acc = np.zeros((row_stop - row_start, n_cols))
+    block_sum = np.zeros(n_cols)
+    depth = a_mat.shape[1]
+    steps = (depth + block - 1) // block
+    fused = block == 1 and not has_product and not has_via and not acc_plain
+    for step in range(steps):
+        k_start = step * block
+        k_stop = min(depth, k_start + block)
+        for r in range(acc.shape[0]):
+            row = row_start + r
+            first_element = (t * n_rows + row) * n_cols
+            if fused:
+                _fused_strict(acc[r], b_mat[k_start], a_mat[row, k_start], first_element, steps, step, acc_params,
+                              key_acc, mode)  # fmt: skip
+                continue
+            for k in range(k_start, k_stop):
+                _products_into(block_sum, b_mat[k], a_mat[row, k], k == k_start, first_element, depth, k,
+                               product_params, block_params, key_product, mode, has_product, block_plain)  # fmt: skip
+            _accumulate_into(acc[r], block_sum, first_element, steps, step, acc_params, via_params, key_acc, mode,
+                             has_via, acc_plain)  # fmt: skip
+    out[t, row_start:row_stop] = acc
+
+
+def _tiles(out: np.ndarray) -> int:
+    return out.shape[0] * ((out.shape[1] + ROW_TILE - 1) // ROW_TILE)
+
+
+@njit(cache=True, parallel=True)
+def generic_matmul_kernel(a, b, a_index, b_index, out, block, product_params, block_params, acc_params, via_params,
+                          key_acc, key_product, mode, has_product, has_via, acc_plain, block_plain):  # fmt: skip
+    """``out[t] = A[a_index[t]] @ B[b_index[t]]`` under the accumulation model, every option a runtime argument
+    (one compilation serves every spec; the specialised kernels below are the fast paths)."""
+    n_tiles = out.shape[0] * ((out.shape[1] + ROW_TILE - 1) // ROW_TILE)
+    for tile in prange(n_tiles):
+        _accumulate_tile(a, b, a_index, b_index, out, tile, block, product_params, block_params, acc_params,
+                         via_params, key_acc, key_product, mode, has_product, has_via, acc_plain,
+                         block_plain)  # fmt: skip
+
+
+def _make_matmul_kernel(mode: int, has_product: bool, has_via: bool, acc_plain: bool, block_plain: bool):  # noqa: ANN202
+    """A parallel driver whose options are closure constants: LLVM inlines the tile function, folds the options and
+    unswitches the inner loops, which then vectorise."""
+
+    @njit(cache=True, parallel=True)
+    def specialised_matmul_kernel(a, b, a_index, b_index, out, block, product_params, block_params, acc_params,
+                                  via_params, key_acc, key_product):  # fmt: skip
+        n_tiles = out.shape[0] * ((out.shape[1] + ROW_TILE - 1) // ROW_TILE)
+        for tile in prange(n_tiles):
+            _accumulate_tile(a, b, a_index, b_index, out, tile, block, product_params, block_params, acc_params,
+                             via_params, key_acc, key_product, mode, has_product, has_via, acc_plain,
+                             block_plain)  # fmt: skip
+
+    return specialised_matmul_kernel
+
+
+#: The option combinations that get a specialised kernel (the hot specs): strict or block-FMA accumulation with
+#: exact products, and the LAMP paper's fp32-register emulation (rounded products, via fp32), in rne and sr.
+SPECIALISED = frozenset(
+    (mode, has_product, has_via, False, block_plain)
+    for mode in (0, 6)
+    for has_product, has_via, block_plain in ((False, False, True), (True, True, True))
+)
+
+
+@functools.lru_cache(maxsize=None)
+def _specialised(options: tuple) -> object:
+    return _make_matmul_kernel(*options)
+
+
+def run_matmul_kernel(a, b, a_index, b_index, out, block, product_params, block_params, acc_params, via_params,
+                      key_acc, key_product, mode, has_product, has_via, acc_plain, block_plain) -> None:  # fmt: skip
+    """Dispatch to a specialised kernel for the hot option combinations, else to the generic one."""
+    options = (mode, has_product, has_via, acc_plain, block_plain)
+    if options in SPECIALISED:
+        _specialised(options)(a, b, a_index, b_index, out, block, product_params, block_params, acc_params,
+                              via_params, key_acc, key_product)  # fmt: skip
+    else:
+        generic_matmul_kernel(a, b, a_index, b_index, out, block, product_params, block_params, acc_params,
+                              via_params, key_acc, key_product, mode, has_product, has_via, acc_plain,
+                              block_plain)  # fmt: skip
