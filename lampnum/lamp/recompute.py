@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..emulate import MatmulSpec
+from ..emulate import MatmulSpec, matmul
 from . import kernels
 
 __all__ = ["LampResult", "recompute_product"]
@@ -72,8 +72,6 @@ class LampResult:
 
 def _dots_by_spec(a_rows: np.ndarray, b_rows: np.ndarray, high: MatmulSpec) -> np.ndarray:
     """``a_rows[t]·b_rows[t]`` for each gathered pair t by ``lampnum.matmul(·, high)``, in batches."""
-    from ..emulate import matmul  # noqa: PLC0415 - lampnum.matmul lands with the emulated BLAS
-
     out = np.empty(a_rows.shape[0], dtype=np.float64)
     for start in range(0, a_rows.shape[0], _CHUNK):
         stop = start + _CHUNK

@@ -158,7 +158,8 @@ def budget(indicator: np.ndarray, valid: np.ndarray, rate: float) -> np.ndarray:
         return np.zeros(indicator.shape, dtype=bool)
     if k >= live.size:
         return valid.copy()
-    kth = np.partition(live, live.size - k)[live.size - k]
+    live.partition(live.size - k)  # in place: `live` is already a copy
+    kth = live[live.size - k]
     mask = valid & (indicator > kth)
     tied = np.flatnonzero(valid & (indicator == kth))
     mask.reshape(-1)[tied[: k - int(mask.sum())]] = True

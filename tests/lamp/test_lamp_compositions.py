@@ -25,12 +25,11 @@ def test_causal_mask_against_loops():
 
 
 def attention_instance(seed: int, heads: int = 1, n: int = 64, d: int = 64):
-    """Attention-like heads: Gaussian q, k with a shared direction and an attention-sink key (k_0), float32
-    data.
+    """Attention-like heads: float32 Gaussian q, k with a shared direction and an attention-sink key (k_0).
 
-    The low-precision scores are the exact products rounded to bf16, then scaled (a stand-in for an emulated
-    low-precision accumulation). Returns q, k, the exact scaled scores, the low-precision ones and their bound
-    β."""
+    The low-precision scores come from ``lampnum.matmul`` with strict bf16 accumulation (one rounding per
+    step), then scaled. Returns q, k, the exact scaled scores, the low-precision ones and their rigorous bound
+    ``β = γ_d(u)·|q||k|ᵀ/√d`` (u = 2⁻⁸; LAMP-MATH.md §1)."""
     rng = np.random.default_rng(seed)
     q = rng.normal(size=(heads, n, d))
     k = rng.normal(size=(heads, n, d))
@@ -42,8 +41,9 @@ def attention_instance(seed: int, heads: int = 1, n: int = 64, d: int = 64):
     q64, k64t = q.astype(np.float64), np.swapaxes(k, -1, -2).astype(np.float64)
     scale = 1.0 / math.sqrt(d)
     exact = (q64 @ k64t) * scale
-    low = ln.round(q64 @ k64t, "bf16") * scale
-    beta = 2.0**-8 * (np.abs(q64) @ np.abs(k64t)) * scale  # unit roundoff of bf16 times |q|·|k|, scaled
+    low = ln.matmul(q, np.swapaxes(k, -1, -2), ln.MatmulSpec(accumulator="bf16")) * scale
+    gamma = d * 2.0**-8 / (1 - d * 2.0**-8)
+    beta = gamma * (np.abs(q64) @ np.abs(k64t)) * scale
     return q, k, exact, low, beta
 
 
@@ -67,16 +67,16 @@ def attention_heads():
         LampConfig("strict", tau=0.1),
         LampConfig("mass", tau=1.9),
         LampConfig("relaxed", tau=0.7),
-        LampConfig("bound", tau=1e-3),
+        LampConfig("length", tau=0.5, length_ref=64),
+        LampConfig("bound", tau=0.1),
         LampConfig("top_mu", mu=2),
     ],
     ids=lambda c: c.rule,
 )
 def test_indicator_beats_random_at_equal_count(config, attention_heads):
-    """On 100 seeded attention-like heads, recomputing the rule's selection leaves a smaller softmax error (ℓ1
-    over all rows, against the exact scores) than recomputing the same number per row at random valid
-    positions in at
-    least 95% of instances."""
+    """On 100 seeded attention-like heads with strict bf16 accumulation of the scores, recomputing the rule's
+    selection leaves a smaller softmax error (ℓ1 over all rows, against the exact scores) than recomputing the
+    same number per row at random valid positions in at least 95% of instances."""
     causal = lamp.causal_mask(64, 64)
     wins, rates = 0, []
     for seed, (q, k, exact, low, beta) in enumerate(attention_heads):
