@@ -1,11 +1,15 @@
-"""Fast path of :mod:`lampnum.lamp`: the row-wise rules and the recompute step without full-size temporaries.
+"""Fast path of :mod:`lampnum.lamp`: row-wise rules and recompute step with no score-sized temporaries.
 
 :mod:`lampnum.lamp.rules` states each rule with numpy; :func:`row_rule` computes the same masks chunk by chunk
-of rows (a few hundred kilobytes at a time, so the work stays in cache): a Numba pass for the row maxima,
-numpy's vectorised ``exp(z − max)`` into a chunk buffer, and a Numba pass that applies the rule. The
-arithmetic is the same float64 expression in the same order as the numpy statement (``((2s)(1 − s))|z|``,
-sequential prefix sums in descending-probability order); a softmax computed here is ``exp(z − max)`` over the
-sequential sum of the row's exponentials. Kernels compile lazily on first use (``cache=True``).
+of rows (about 1 MiB of scores at a time, so the work stays in cache): a Numba pass for the row maxima and
+valid counts, numpy's vectorised ``exp(z − max)`` into a chunk buffer (several times faster than a scalar exp
+in Numba), a Numba pass for the indicators, then the rule's comparison (the mass rule: a Numba pass that sorts
+only the top of each row). :func:`top_rows` picks each row's largest keys (top_mu, the random ablation) and
+:func:`dots_at` computes the selected dot products straight from the operands. The arithmetic is the same
+float64 expression in the same order as the numpy statement (``((2s)(1 − s))|z|``, sequential prefix sums in
+descending-probability order); a softmax computed here is ``exp(z − max)`` over the sequential sum of the
+row's exponentials. Kernels are serial (``nogil``): on shared machines a parallel launch per chunk costs more
+than it saves. They compile lazily on first use (``cache=True``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ __all__ = ["row_rule", "indicators", "top_rows", "dots_at", "STRICT", "BOUND", "
 
 STRICT, BOUND, RELAXED, PROBABILITY = 0, 1, 2, 3
 _ABSENT = np.empty((0, 0))  # stands for an absent probs / bound array in the kernels
-_CHUNK_ELEMENTS = 1 << 17  # rows per chunk: about 1 MiB of float64 scores
+_CHUNK_ELEMENTS = 1 << 17  # scores per chunk of rows: about 1 MiB of float64
 _OCTAVES, _SPLIT = 64, 8  # mass rule: probabilities bucketed by binary exponent and 3 leading mantissa bits
 
 
