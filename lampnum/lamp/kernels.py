@@ -8,19 +8,31 @@ only the top of each row). :func:`top_rows` picks each row's largest keys (top_m
 :func:`dots_at` computes the selected dot products straight from the operands. The arithmetic is the same
 float64 expression in the same order as the numpy statement (``((2s)(1 − s))|z|``, sequential prefix sums in
 descending-probability order); a softmax computed here is ``exp(z − max)`` over the sequential sum of the
-row's exponentials. Kernels are serial (``nogil``): on shared machines a parallel launch per chunk costs more
-than it saves. They compile lazily on first use (``cache=True``).
+row's exponentials. The kernels are serial and release the GIL (``nogil``); :func:`in_blocks` runs blocks of
+rows on a thread pool (one Numba parallel launch per cache-sized chunk costs more than it saves on a busy
+machine). They compile lazily on first use (``cache=True``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numba import njit
+from numba import get_num_threads, njit
 
-__all__ = ["row_rule", "indicators", "top_rows", "dots_at", "STRICT", "BOUND", "RELAXED", "PROBABILITY"]
+__all__ = [
+    "row_rule",
+    "indicators",
+    "top_rows",
+    "dots_at",
+    "in_blocks",
+    "STRICT",
+    "BOUND",
+    "RELAXED",
+    "PROBABILITY",
+]
 
 STRICT, BOUND, RELAXED, PROBABILITY = 0, 1, 2, 3
 _ABSENT = np.empty((0, 0))  # stands for an absent probs / bound array in the kernels
@@ -160,35 +172,58 @@ def _mass(valid, e, probs, tau, count, exhaustive, out):  # pragma: no cover - c
             _mass_prefix(s, everything[np.argsort(-s[everything], kind="mergesort")], s_min, tau, out[r])
 
 
+def in_blocks(count: int, work: Callable[[slice], None], smallest: int = 64) -> None:
+    """Call ``work`` on contiguous blocks of ``range(count)``, one per thread, on up to
+    ``numba.get_num_threads()`` threads (blocks of at least ``smallest`` items). The kernels (``nogil``) and
+    numpy's loops release the GIL,
+    so the blocks run in parallel without Numba's per-launch overhead."""
+    workers = max(1, min(get_num_threads(), count // max(smallest, 1)))
+    edges = [count * w // workers for w in range(workers + 1)]
+    blocks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    if workers == 1:
+        work(blocks[0])
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        for _ in pool.map(work, blocks):  # re-raises a worker's exception
+            pass
+
+
 def _chunks(
-    z: np.ndarray, valid: np.ndarray, needs_exp: bool
+    z: np.ndarray, valid: np.ndarray, needs_exp: bool, block: slice
 ) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
-    """(rows, ``exp(z − row max)`` on them, their valid counts), a cache-sized chunk of rows at a time."""
-    rows, n = z.shape
+    """(rows, ``exp(z − row max)`` on them, their valid counts), a cache-sized chunk of ``block``'s rows at a
+    time."""
+    rows, n = block.stop - block.start, z.shape[1]
     step = max(1, _CHUNK_ELEMENTS // max(n, 1))
     buffer = np.empty((min(step, rows), n))
     top, count = np.empty(rows), np.empty(rows, dtype=np.int64)
-    _row_max(z, valid, top, count)
+    _row_max(z[block], valid[block], top, count)
     for start in range(0, rows, step):
-        part = slice(start, min(start + step, rows))
-        e = buffer[: part.stop - start]
+        stop = min(start + step, rows)
+        part = slice(block.start + start, block.start + stop)
+        e = buffer[: stop - start]
         if needs_exp:
             with np.errstate(over="ignore", invalid="ignore"):  # entries outside `valid` may hold anything
-                np.subtract(z[part], top[part, None], out=e)
+                np.subtract(z[part], top[start:stop, None], out=e)
                 np.exp(e, out=e)
-        yield part, e, count[part]
+        yield part, e, count[start:stop]
 
 
 def _rows_of(array: np.ndarray | None, part: slice) -> np.ndarray:
     return _ABSENT if array is None else array[part]
 
 
-def indicators(kind: int, z: np.ndarray, valid: np.ndarray, probs: np.ndarray | None,
-               bound: np.ndarray | None) -> np.ndarray:  # fmt: skip
+def indicators(
+    kind: int, z: np.ndarray, valid: np.ndarray, probs: np.ndarray | None, bound: np.ndarray | None
+) -> np.ndarray:
     """The (R, n) indicator array of ``kind`` (0 on invalid entries); inputs as for :func:`row_rule`."""
     out = np.empty(z.shape)
-    for part, e, _ in _chunks(z, valid, probs is None or kind == RELAXED):
-        _indicator(z[part], valid[part], e, _rows_of(probs, part), _rows_of(bound, part), kind, out[part])
+
+    def work(block: slice) -> None:
+        for part, e, _ in _chunks(z, valid, probs is None or kind == RELAXED, block):
+            _indicator(z[part], valid[part], e, _rows_of(probs, part), _rows_of(bound, part), kind, out[part])
+
+    in_blocks(z.shape[0], work)
     return out
 
 
@@ -210,22 +245,29 @@ def row_rule(
     kind = {"strict": STRICT, "bound": BOUND, "relaxed": RELAXED, "length": RELAXED, "mass": PROBABILITY}[
         rule
     ]
-    scratch = np.empty((min(z.shape[0], max(1, _CHUNK_ELEMENTS // max(z.shape[1], 1))), z.shape[1]))
-    for part, e, count in _chunks(z, valid, probs is None or kind == RELAXED):
-        if rule == "mass":
-            _mass(valid[part], e, _rows_of(probs, part), tau, count, exhaustive, out[part])
-            continue
-        ind = scratch[: part.stop - part.start]
-        _indicator(z[part], valid[part], e, _rows_of(probs, part), _rows_of(bound, part), kind, ind)
-        if rule == "relaxed":
-            limit = tau * ind.max(axis=-1, keepdims=True)
-        elif rule == "length":
-            reduced = np.minimum(1.0, tau * np.sqrt(length_ref / np.maximum(count, 1)))[:, None]
-            limit = reduced * ind.max(axis=-1, keepdims=True)
-        else:
-            limit = tau
-        np.greater(ind, limit, out=out[part])
-        out[part] &= valid[part]
+    needs_exp = probs is None or kind == RELAXED
+
+    def work(block: slice) -> None:
+        scratch = np.empty(
+            (min(block.stop - block.start, _CHUNK_ELEMENTS // max(z.shape[1], 1) or 1), z.shape[1])
+        )
+        for part, e, count in _chunks(z, valid, needs_exp, block):
+            if rule == "mass":
+                _mass(valid[part], e, _rows_of(probs, part), tau, count, exhaustive, out[part])
+                continue
+            ind = scratch[: part.stop - part.start]
+            _indicator(z[part], valid[part], e, _rows_of(probs, part), _rows_of(bound, part), kind, ind)
+            if rule == "relaxed":
+                limit = tau * ind.max(axis=-1, keepdims=True)
+            elif rule == "length":
+                reduced = np.minimum(1.0, tau * np.sqrt(length_ref / np.maximum(count, 1)))[:, None]
+                limit = reduced * ind.max(axis=-1, keepdims=True)
+            else:
+                limit = tau
+            np.greater(ind, limit, out=out[part])
+            out[part] &= valid[part]
+
+    in_blocks(z.shape[0], work)
     return out
 
 
@@ -267,7 +309,8 @@ def _top(key, valid, counts, out):  # pragma: no cover - compiled
 def top_rows(key: np.ndarray, valid: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """The ``counts`` (R,) largest valid ``key`` entries of each (R, n) row (all valid ones if fewer)."""
     out = np.zeros(key.shape, dtype=bool)
-    _top(key, valid, np.ascontiguousarray(counts, dtype=np.int64), out)
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    in_blocks(key.shape[0], lambda block: _top(key[block], valid[block], counts[block], out[block]))
     return out
 
 

@@ -147,7 +147,11 @@ def recompute_product(
     ia, ib = _operand_batch(lead, batch, a.shape[:-2]), _operand_batch(lead, batch, b.shape[:-2])
     if high is None:
         dots = np.empty(flat.size)
-        kernels.dots_at(a3, bt3, ia, ib, rows, cols, dots)
+        kernels.in_blocks(
+            flat.size,
+            lambda t: kernels.dots_at(a3, bt3, ia[t], ib[t], rows[t], cols[t], dots[t]),
+            smallest=4096,
+        )
     else:
         dots = _dots_by_spec(a3[ia, rows], bt3[ib, cols], high)
     if scale != 1.0:
