@@ -41,17 +41,24 @@ _OCTAVES, _SPLIT = 64, 8  # mass rule: probabilities bucketed by binary exponent
 
 
 @njit(cache=True, nogil=True)
-def _row_max(z, valid, top, count):  # pragma: no cover - compiled
-    """Largest valid z of each row (0 for a row with no valid entry) and the number of valid entries."""
+def _row_max(z, valid, top, count, width):  # pragma: no cover - compiled
+    """Per row: the largest valid z (0 if none), the number of valid entries, and one past the last valid
+    column (0 if none). Returns the number of valid entries that are NaN or +inf."""
+    bad = 0
     for r in range(z.shape[0]):
-        best, c = -np.inf, 0
+        best, c, last = -np.inf, 0, 0
         for j in range(z.shape[1]):
             if valid[r, j]:
                 c += 1
-                if z[r, j] > best:
+                last = j + 1
+                if not math.isfinite(z[r, j]):
+                    bad += 1
+                elif z[r, j] > best:
                     best = z[r, j]
         top[r] = best if c > 0 else 0.0
         count[r] = c
+        width[r] = last
+    return bad
 
 
 @njit(cache=True, nogil=True)
@@ -121,10 +128,13 @@ def _mass(valid, e, probs, tau, count, exhaustive, out):  # pragma: no cover - c
     rows, n = valid.shape
     given = probs.shape[0] > 0
     buckets = _OCTAVES * _SPLIT
+    s = np.zeros(n)  # scratch reused by every row; only valid entries of the current row are read
+    mass = np.zeros(buckets)
+    filled = np.zeros(buckets, dtype=np.bool_)
+    slot = np.empty(n, dtype=np.int64)
     for r in range(rows):
         if count[r] == 0:
             continue
-        s = np.zeros(n)
         total = 0.0
         if not given:
             for j in range(n):
@@ -140,9 +150,8 @@ def _mass(valid, e, probs, tau, count, exhaustive, out):  # pragma: no cover - c
         target = 2.0 - tau - 2.0 * s_min
         stopped, picked = False, 0
         if not exhaustive:
-            mass = np.zeros(buckets)
-            filled = np.zeros(buckets, dtype=np.bool_)
-            slot = np.empty(n, dtype=np.int64)
+            mass[:] = 0.0
+            filled[:] = False
             for j in range(n):
                 if valid[r, j]:
                     slot[j] = _bucket(s[j])
@@ -172,6 +181,13 @@ def _mass(valid, e, probs, tau, count, exhaustive, out):  # pragma: no cover - c
             _mass_prefix(s, everything[np.argsort(-s[everything], kind="mergesort")], s_min, tau, out[r])
 
 
+def nonfinite_scores(count: int) -> ValueError:
+    """The error for ``count`` valid scores that are NaN or +inf."""
+    return ValueError(
+        f"scores contain NaN or +inf on {count} valid entries; LAMP selection needs finite scores"
+    )
+
+
 def in_blocks(count: int, work: Callable[[slice], None], smallest: int = 64) -> None:
     """Call ``work`` on contiguous blocks of ``range(count)``, one per thread, on up to
     ``numba.get_num_threads()`` threads (blocks of at least ``smallest`` items). The kernels (``nogil``) and
@@ -190,27 +206,33 @@ def in_blocks(count: int, work: Callable[[slice], None], smallest: int = 64) -> 
 
 def _chunks(
     z: np.ndarray, valid: np.ndarray, needs_exp: bool, block: slice
-) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
-    """(rows, ``exp(z − row max)`` on them, their valid counts), a cache-sized chunk of ``block``'s rows at a
-    time."""
+) -> Iterator[tuple[slice, slice, np.ndarray, np.ndarray]]:
+    """A cache-sized chunk of ``block``'s rows at a time: (rows, columns up to the chunk's last valid one,
+    ``exp(z − row max)`` there, the rows' valid counts). Raises ``ValueError`` if a valid entry is NaN or
+    +inf.
+
+    Restricting each chunk to the columns before its last valid entry halves the work under a causal mask."""
     rows, n = block.stop - block.start, z.shape[1]
     step = max(1, _CHUNK_ELEMENTS // max(n, 1))
-    buffer = np.empty((min(step, rows), n))
-    top, count = np.empty(rows), np.empty(rows, dtype=np.int64)
-    _row_max(z[block], valid[block], top, count)
+    buffer = np.empty(min(step, rows) * n)
+    top, count, width = np.empty(rows), np.empty(rows, dtype=np.int64), np.empty(rows, dtype=np.int64)
+    bad = _row_max(z[block], valid[block], top, count, width)
+    if bad:
+        raise nonfinite_scores(bad)
     for start in range(0, rows, step):
         stop = min(start + step, rows)
         part = slice(block.start + start, block.start + stop)
-        e = buffer[: stop - start]
+        columns = slice(0, int(width[start:stop].max(initial=0)))
+        e = buffer[: (stop - start) * columns.stop].reshape(stop - start, columns.stop)
         if needs_exp:
             with np.errstate(over="ignore", invalid="ignore"):  # entries outside `valid` may hold anything
-                np.subtract(z[part], top[start:stop, None], out=e)
+                np.subtract(z[part, columns], top[start:stop, None], out=e)
                 np.exp(e, out=e)
-        yield part, e, count[start:stop]
+        yield part, columns, e, count[start:stop]
 
 
-def _rows_of(array: np.ndarray | None, part: slice) -> np.ndarray:
-    return _ABSENT if array is None else array[part]
+def _rows_of(array: np.ndarray | None, part: slice, columns: slice) -> np.ndarray:
+    return _ABSENT if array is None else array[part, columns]
 
 
 def indicators(
@@ -220,8 +242,10 @@ def indicators(
     out = np.empty(z.shape)
 
     def work(block: slice) -> None:
-        for part, e, _ in _chunks(z, valid, probs is None or kind == RELAXED, block):
-            _indicator(z[part], valid[part], e, _rows_of(probs, part), _rows_of(bound, part), kind, out[part])
+        for part, cols, e, _ in _chunks(z, valid, probs is None or kind == RELAXED, block):
+            out[part, cols.stop :] = 0.0
+            args = (_rows_of(probs, part, cols), _rows_of(bound, part, cols), kind, out[part, cols])
+            _indicator(z[part, cols], valid[part, cols], e, *args)
 
     in_blocks(z.shape[0], work)
     return out
@@ -249,23 +273,24 @@ def row_rule(
 
     def work(block: slice) -> None:
         scratch = np.empty(
-            (min(block.stop - block.start, _CHUNK_ELEMENTS // max(z.shape[1], 1) or 1), z.shape[1])
+            min(block.stop - block.start, _CHUNK_ELEMENTS // max(z.shape[1], 1) or 1) * z.shape[1]
         )
-        for part, e, count in _chunks(z, valid, needs_exp, block):
+        for part, cols, e, count in _chunks(z, valid, needs_exp, block):
+            p, b = _rows_of(probs, part, cols), _rows_of(bound, part, cols)
             if rule == "mass":
-                _mass(valid[part], e, _rows_of(probs, part), tau, count, exhaustive, out[part])
+                _mass(valid[part, cols], e, p, tau, count, exhaustive, out[part, cols])
                 continue
-            ind = scratch[: part.stop - part.start]
-            _indicator(z[part], valid[part], e, _rows_of(probs, part), _rows_of(bound, part), kind, ind)
+            ind = scratch[: e.size].reshape(e.shape)
+            _indicator(z[part, cols], valid[part, cols], e, p, b, kind, ind)
             if rule == "relaxed":
-                limit = tau * ind.max(axis=-1, keepdims=True)
+                limit = tau * ind.max(axis=-1, keepdims=True, initial=0.0)
             elif rule == "length":
                 reduced = np.minimum(1.0, tau * np.sqrt(length_ref / np.maximum(count, 1)))[:, None]
-                limit = reduced * ind.max(axis=-1, keepdims=True)
+                limit = reduced * ind.max(axis=-1, keepdims=True, initial=0.0)
             else:
                 limit = tau
-            np.greater(ind, limit, out=out[part])
-            out[part] &= valid[part]
+            np.greater(ind, limit, out=out[part, cols])
+            out[part, cols] &= valid[part, cols]
 
     in_blocks(z.shape[0], work)
     return out

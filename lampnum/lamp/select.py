@@ -238,12 +238,10 @@ def select(
     if z.ndim == 0:
         raise ValueError("scores must have at least one axis (the softmax axis is the last)")
     valid = valid_mask(z, causal)
-    bad = valid & ~np.isfinite(z)
-    if bad.any():
-        what = "NaN" if np.isnan(z[bad]).any() else "+inf"
-        raise ValueError(
-            f"scores contain {what} on {int(bad.sum())} valid entries; LAMP selection needs finite scores"
-        )
+    if rule in ("none", "all", "random"):  # the other rules check in their first kernel pass
+        bad = int((valid & ~np.isfinite(z)).sum())
+        if bad:
+            raise kernels.nonfinite_scores(bad)
     if rule == "none":
         return np.zeros(z.shape, dtype=bool)
     if rule == "all":
