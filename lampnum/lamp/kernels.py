@@ -189,10 +189,9 @@ def nonfinite_scores(count: int) -> ValueError:
 
 
 def in_blocks(count: int, work: Callable[[slice], None], smallest: int = 64) -> None:
-    """Call ``work`` on contiguous blocks of ``range(count)``, one per thread, on up to
-    ``numba.get_num_threads()`` threads (blocks of at least ``smallest`` items). The kernels (``nogil``) and
-    numpy's loops release the GIL,
-    so the blocks run in parallel without Numba's per-launch overhead."""
+    """Call ``work`` on contiguous blocks of ``range(count)`` (at least ``smallest`` items each), one block
+    per thread on up to ``numba.get_num_threads()`` threads. The kernels (``nogil``) and numpy's loops release
+    the GIL, so the blocks run in parallel without Numba's per-launch overhead."""
     workers = max(1, min(get_num_threads(), count // max(smallest, 1)))
     edges = [count * w // workers for w in range(workers + 1)]
     blocks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
@@ -208,10 +207,9 @@ def _chunks(
     z: np.ndarray, valid: np.ndarray, needs_exp: bool, block: slice
 ) -> Iterator[tuple[slice, slice, np.ndarray, np.ndarray]]:
     """A cache-sized chunk of ``block``'s rows at a time: (rows, columns up to the chunk's last valid one,
-    ``exp(z − row max)`` there, the rows' valid counts). Raises ``ValueError`` if a valid entry is NaN or
-    +inf.
+    ``exp(z − row max)`` there, the rows' valid counts). A valid NaN or +inf raises ``ValueError``.
 
-    Restricting each chunk to the columns before its last valid entry halves the work under a causal mask."""
+    Stopping each chunk at its last valid column halves the work under a causal mask."""
     rows, n = block.stop - block.start, z.shape[1]
     step = max(1, _CHUNK_ELEMENTS // max(n, 1))
     buffer = np.empty(min(step, rows) * n)
@@ -341,8 +339,7 @@ def top_rows(key: np.ndarray, valid: np.ndarray, counts: np.ndarray) -> np.ndarr
 
 @njit(cache=True, nogil=True)
 def dots_at(a, bt, ia, ib, i, j, out):  # pragma: no cover - compiled
-    """``out[t] = Σ_k a[ia[t], i[t], k]·bt[ib[t], j[t], k]`` in float64, summed sequentially (k
-    increasing)."""
+    """``out[t] = Σ_k a[ia[t], i[t], k]·bt[ib[t], j[t], k]`` in float64, summed in order of increasing k."""
     for t in range(out.shape[0]):
         acc = 0.0
         x, y, p, q = ia[t], ib[t], i[t], j[t]
