@@ -23,10 +23,10 @@ import numpy as np
 from numba import njit
 
 from ..formats import Format
-from ..rounding.kernels import _U0, _U1, round_bits
+from ..rounding.kernels import _U0, _U1, _round_up, round_bits
 from ..rounding.modes import RoundingMode
 
-__all__ = ["two_sum", "round_to_odd_sum", "round_sum", "check_sum_format", "MAX_SUM_PRECISION"]
+__all__ = ["two_sum", "round_to_odd_sum", "round_sum", "round_sum_normal", "check_sum_format", "MAX_SUM_PRECISION"]
 
 MAX_SUM_PRECISION = 51
 _FP64 = Format(p=53, emax=1023)
@@ -44,7 +44,7 @@ def check_sum_format(fmt: Format, mode: RoundingMode, role: str) -> bool:
     )
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def two_sum(x: float, y: float) -> tuple[float, float]:
     """TwoSum: (t, e) with t = fl(x + y) and t + e = x + y exactly (no branch, no magnitude test)."""
     t = x + y
@@ -54,7 +54,7 @@ def two_sum(x: float, y: float) -> tuple[float, float]:
     return t, e
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def round_to_odd_sum(x: float, y: float) -> float:
     """The float64 round-to-odd of the exact x + y (x + y itself when exact; inf/NaN when fl(x + y) is)."""
     t, e = two_sum(x, y)
@@ -88,3 +88,31 @@ def round_sum(
     odd = round_to_odd_sum(x, y)
     return round_bits(np.float64(odd).view(np.uint64), precision, emin, subnormals, max_value, overflow_value,
                       inf_value, unsigned_zero, mode, random_bits)  # fmt: skip
+
+
+_SIGN = np.uint64(0x8000000000000000)
+_ABS = np.uint64(0x7FFFFFFFFFFFFFFF)
+
+
+@njit(cache=True, inline="always")
+def round_sum_normal(x: float, y: float, precision: int, emin: int, max_value: float, mode: int,
+                     random_bits: np.uint64) -> tuple[float, bool]:  # fmt: skip
+    """The fast path of :func:`round_sum`: (result, valid). Valid when the round-to-odd sum lies in a normal binade of
+    the format and its rounding does not exceed ``max_value``; then the last ``53 - p`` bits of its IEEE encoding are
+    dropped with the same decision as ``round_bits`` (a carry lands in the exponent field, the next binade), which
+    gives the same result. Branch-free, so loops over it vectorise; callers redo invalid elements with
+    :func:`round_sum`."""
+    odd = round_to_odd_sum(x, y)
+    bits = np.float64(odd).view(np.uint64)
+    negative = (bits & _SIGN) != _U0
+    magnitude_bits = bits & _ABS
+    shift = 53 - precision
+    unit = _U1 << np.uint64(shift)
+    remainder = magnitude_bits & (unit - _U1)
+    kept_bits = magnitude_bits & ~(unit - _U1)
+    kept_odd = ((kept_bits & unit) != _U0) | (shift == 52)  # p = 1: the hidden bit is the last bit
+    round_up = _round_up(mode, remainder, unit >> _U1, kept_odd, negative, random_bits, shift)
+    rounded_bits = kept_bits + (np.uint64(round_up) << np.uint64(shift))
+    exponent = np.int64(magnitude_bits >> np.uint64(52)) - 1023
+    valid = (exponent >= emin) & (rounded_bits <= np.float64(max_value).view(np.uint64))
+    return np.uint64(rounded_bits | (bits & _SIGN)).view(np.float64), valid

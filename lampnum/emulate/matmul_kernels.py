@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..rounding.kernels import _U0, random_bits_at, round_bits
-from .accumulate import round_sum
+from .accumulate import round_sum, round_sum_normal
 
 __all__ = ["run_matmul_kernel", "generic_matmul_kernel", "ROW_TILE", "SPECIALISED"]
 
@@ -81,9 +81,23 @@ def _accumulate_into(acc_row, block_sum, first_element, steps, step, acc_params,
 
 
 @njit(cache=True)
-def _fused_strict(acc_row, b_row, a_value, first_element, steps, step, acc_params, key_acc, mode):
-    """The common strict case (exact products, no via): acc_row[n] = round_acc(acc_row[n] + a_value·b_row[n])."""
+def _fused_strict(acc_row, b_row, a_value, first_element, steps, step, acc_params, key_acc, mode, scratch):
+    """The common strict case (exact products, no via): acc_row[n] = round_acc(acc_row[n] + a_value·b_row[n]).
+
+    First the branch-free fast path for the whole row into ``scratch`` (see ``round_sum_normal``); if any element
+    left the format's normal range, the row is redone with the general rounding, from the untouched ``acc_row``."""
     stochastic = mode >= 6
+    invalid = 0
+    for n in range(acc_row.shape[0]):
+        bits = random_bits_at(key_acc, np.uint64(first_element + n) * np.uint64(steps) + np.uint64(step)) \
+            if stochastic else _U0  # fmt: skip
+        scratch[n], valid = round_sum_normal(acc_row[n], a_value * b_row[n], acc_params[0], acc_params[1],
+                                             acc_params[3], mode, bits)  # fmt: skip
+        invalid += not valid
+    if invalid == 0:
+        for n in range(acc_row.shape[0]):
+            acc_row[n] = scratch[n]
+        return
     for n in range(acc_row.shape[0]):
         bits = random_bits_at(key_acc, np.uint64(first_element + n) * np.uint64(steps) + np.uint64(step)) \
             if stochastic else _U0  # fmt: skip
@@ -114,7 +128,7 @@ def _accumulate_tile(a, b, a_index, b_index, out, tile, block, product_params, b
             first_element = (t * n_rows + row) * n_cols
             if fused:
                 _fused_strict(acc[r], b_mat[k_start], a_mat[row, k_start], first_element, steps, step, acc_params,
-                              key_acc, mode)  # fmt: skip
+                              key_acc, mode, block_sum)  # fmt: skip
                 continue
             for k in range(k_start, k_stop):
                 _products_into(block_sum, b_mat[k], a_mat[row, k], k == k_start, first_element, depth, k,

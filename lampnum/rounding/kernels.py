@@ -38,7 +38,7 @@ _SR_RANDOM_BITS = 53
 _CHUNK = 1 << 14
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def splitmix64(state: np.uint64) -> np.uint64:
     """The SplitMix64 output function for ``state`` (a bijective 64-bit mix)."""
     z = state + _GOLDEN_GAMMA
@@ -47,7 +47,7 @@ def splitmix64(state: np.uint64) -> np.uint64:
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def random_bits_at(key: np.uint64, index: np.uint64) -> np.uint64:
     """The 64 random bits of element ``index``: SplitMix64's (index+1)-th output from state ``key``."""
     return splitmix64(key + index * _GOLDEN_GAMMA)
@@ -63,7 +63,7 @@ def _scale_by_pow2(value: np.float64, exponent: np.int64) -> np.float64:
     return (value * first) * second
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _round_up(
     mode: np.int64,
     remainder: np.uint64,
