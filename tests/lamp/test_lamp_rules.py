@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import math
 
-import lamp_reference as ref
 import numpy as np
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 import lampnum.lamp as lamp
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+from . import lamp_reference as ref
+
 # A few values shared between entries give ties; −inf gives invalid entries; the rest is continuous.
 ELEMENTS = st.one_of(
     st.sampled_from([0.0, 1.0, -1.0, 2.5, -math.inf]),
@@ -41,7 +41,6 @@ def _probs(scores, causal):
     return valid, ref.softmax(scores, valid)
 
 
-@SETTINGS
 @given(score_arrays(), st.floats(1.0, 2.0))
 @example((np.array([[[3.0]]]), None), 1.0)  # a length-1 row: A(∅) = 0, nothing selected
 @example((np.array([[[1.0, 1.0, 1.0, -np.inf]]]), None), 1.2)  # ties
@@ -52,7 +51,6 @@ def test_mass_matches_reference(case, tau):
     np.testing.assert_array_equal(got, ref.mass(probs, valid, tau))
 
 
-@SETTINGS
 @given(score_arrays(), st.floats(0.0, 20.0))
 @example((np.array([[[1.0, 1.0]]]), None), 0.5)  # indicators exactly 2·½·½·1 = τ: not selected (strict >)
 def test_strict_matches_reference(case, tau):
@@ -62,7 +60,6 @@ def test_strict_matches_reference(case, tau):
     np.testing.assert_array_equal(got, ref.above(ref.strict_indicator(scores, probs, valid), valid, tau))
 
 
-@SETTINGS
 @given(score_arrays(), st.floats(0.0, 1.0), st.data())
 def test_bound_matches_reference(case, tau, data):
     scores, causal = case
@@ -81,7 +78,6 @@ def _agree_off_boundary(got, want, indicator, valid, tau_rows):
     np.testing.assert_array_equal(got & ~near, want & ~near)
 
 
-@SETTINGS
 @given(score_arrays(), st.floats(0.0, 1.0))
 @example((np.array([[[0.0, 0.0]]]), None), 0.0)  # all indicators 0: nothing is above 0·max
 def test_relaxed_matches_reference(case, tau):
@@ -92,7 +88,6 @@ def test_relaxed_matches_reference(case, tau):
     _agree_off_boundary(got, ref.relative_above(ind, valid, lambda ok: tau), ind, valid, tau)
 
 
-@SETTINGS
 @given(score_arrays(), st.floats(0.0, 1.0), st.sampled_from([None, 4, 16.0, 1024]))
 def test_length_matches_reference(case, tau, length_ref):
     scores, causal = case
@@ -119,7 +114,6 @@ def test_length_rule_scales_tau_with_row_length():
     ]  # τ_ℓ = 1
 
 
-@SETTINGS
 @given(
     score_arrays(max_n=40), st.integers(0, 10), st.sampled_from(["strict", "bound", "probability"]), st.data()
 )
@@ -150,7 +144,6 @@ def test_top_mu_ties_keep_the_earlier_entry_when_a_larger_one_arrives():
     assert np.flatnonzero(lamp.select("top_mu", scores, mu=2, indicator="probability")[0]).tolist() == [0, 2]
 
 
-@SETTINGS
 @given(score_arrays(), st.integers(1, 6))
 def test_top_mu_by_relaxed_indicator(case, mu):
     scores, causal = case
@@ -164,7 +157,6 @@ def test_top_mu_by_relaxed_indicator(case, mu):
     np.testing.assert_array_equal(got, ref.top_mu(ind, valid, mu))
 
 
-@SETTINGS
 @given(score_arrays(), st.floats(0.0, 1.0), st.sampled_from(["strict", "probability"]))
 @example((np.array([[[1.0, 1.0, 1.0, 1.0]]]), None), 0.5, "strict")  # all tied: the first two by position
 def test_budget_matches_reference(case, rate, indicator):
@@ -175,7 +167,6 @@ def test_budget_matches_reference(case, rate, indicator):
     np.testing.assert_array_equal(got, ref.budget(ind, valid, rate))
 
 
-@SETTINGS
 @given(score_arrays())
 def test_none_and_all(case):
     scores, causal = case
@@ -184,7 +175,6 @@ def test_none_and_all(case):
     np.testing.assert_array_equal(lamp.select("all", scores, causal=causal), valid)
 
 
-@SETTINGS
 @given(score_arrays(), st.integers(0, 10), st.integers(0, 2**32))
 def test_random_count_and_validity(case, count, seed):
     scores, causal = case
@@ -257,7 +247,6 @@ def _closed_form_amplification(p: list[float], selected: list[bool]) -> float:
     return max(worst, outside) if any(selected) else worst
 
 
-@settings(max_examples=40, deadline=None)
 @given(st.lists(st.floats(-8.0, 8.0), min_size=1, max_size=40), st.floats(1.0, 2.0))
 def test_mass_guarantee_closed_form(z, tau):
     """After recomputing S, the worst first-order relative amplification A(S) is at most τ."""
@@ -270,7 +259,6 @@ def test_mass_guarantee_closed_form(z, tau):
         assert 2.0 - 2.0 * min(p) - (math.fsum(chosen) - min(chosen)) > tau - 1e-12
 
 
-@settings(max_examples=30, deadline=None)
 @given(st.lists(st.floats(-6.0, 6.0), min_size=1, max_size=9), st.floats(1.0, 2.0))
 @example([0.0, 0.0, 0.0], 1.0)
 @example([5.0, -5.0], 2.0)
@@ -297,7 +285,6 @@ def test_mass_hand_example():
 # --- the numpy statement of the row-wise rules and the kernels' exhaustive path -----------------------------
 
 
-@SETTINGS
 @given(score_arrays(), st.floats(1.0, 2.0), st.floats(0.0, 5.0), st.floats(0.0, 1.0))
 def test_numpy_statement_of_the_row_rules(case, tau_mass, tau_strict, tau_relaxed):
     """lampnum.lamp.rules (numpy, vectorised) against the reference, as select's kernels are above."""
@@ -318,7 +305,6 @@ def test_numpy_statement_of_the_row_rules(case, tau_mass, tau_strict, tau_relaxe
         np.testing.assert_array_equal(rules.top_count(strict, valid, mu), ref.top_mu(strict, valid, mu))
 
 
-@SETTINGS
 @given(score_arrays(), st.integers(0, 10), st.integers(0, 2**32))
 def test_random_kernel_equals_numpy_statement(case, count, seed):
     """select("random") draws the same keys as rules.random_count and picks the same entries."""
@@ -330,7 +316,6 @@ def test_random_kernel_equals_numpy_statement(case, count, seed):
     np.testing.assert_array_equal(got, rules.random_count(valid, count, np.random.default_rng(seed)))
 
 
-@SETTINGS
 @given(score_arrays(max_n=40), st.floats(1.0, 2.0))
 def test_mass_kernel_bucketed_and_exhaustive_paths_agree(case, tau):
     """The bucketed search and the full sort of the mass kernel give the same mask (default softmax)."""
