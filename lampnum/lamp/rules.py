@@ -44,6 +44,8 @@ __all__ = [
     "budget_count",
 ]
 
+_SAMPLE_FROM, _SAMPLE = 1 << 16, 1 << 14  # budget: above this many valid entries, cut at a strided sample
+
 
 def strict_indicator(z: np.ndarray, probs: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """``2 s (1 − s) |z|`` on valid entries, 0 elsewhere (evaluated as ``((2s)(1 − s))|z|``)."""
@@ -150,20 +152,34 @@ def budget(indicator: np.ndarray, valid: np.ndarray, rate: float) -> np.ndarray:
     """The ``k = ⌊r·N + 1/2⌋`` largest indicators over all valid entries of the whole array (a global budget).
 
     Ties are broken by flat C-order position (lower first), so the selected count is exactly k and the
-    achieved recompute rate k/N is within 1/(2N) of r. O(N): one partition of the valid indicators.
+    achieved recompute rate k/N is within 1/(2N) of r. O(N): the k-th largest value comes from a partition of
+    the candidates at or above a cut taken from a strided sample (every valid entry when the cut would leave
+    fewer than k); the sample only decides how many values get partitioned, never the result.
     """
-    live = indicator[valid]
     k = budget_count(valid, rate)
+    n_valid = int(valid.sum())
     if k <= 0:
         return np.zeros(indicator.shape, dtype=bool)
-    if k >= live.size:
+    if k >= n_valid:
         return valid.copy()
-    live.partition(live.size - k)  # in place: `live` is already a copy
-    kth = live[live.size - k]
-    mask = valid & (indicator > kth)
-    tied = np.flatnonzero(valid & (indicator == kth))
-    mask.reshape(-1)[tied[: k - int(mask.sum())]] = True
-    return mask
+    flat, live = indicator.reshape(-1), valid.reshape(-1)
+    candidates = live
+    if n_valid > _SAMPLE_FROM:
+        step = max(1, flat.size // _SAMPLE)
+        sample = flat[::step][live[::step]]
+        keep = min(sample.size, 2 * math.ceil(sample.size * k / n_valid) + 16)  # twice the expected share
+        if keep < sample.size:
+            cut = np.partition(sample, sample.size - keep)[sample.size - keep]
+            above = live & (flat >= cut)
+            if int(above.sum()) >= k:
+                candidates = above
+    values = flat[candidates]
+    values.partition(values.size - k)
+    kth = values[values.size - k]
+    mask = live & (flat > kth)
+    tied = np.flatnonzero(live & (flat == kth))
+    mask[tied[: k - int(mask.sum())]] = True
+    return mask.reshape(indicator.shape)
 
 
 def random_count(valid: np.ndarray, count: np.ndarray | int, rng: np.random.Generator) -> np.ndarray:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
@@ -327,3 +328,23 @@ def test_mass_kernel_bucketed_and_exhaustive_paths_agree(case, tau):
     rows = np.ascontiguousarray(scores).reshape(-1, n)
     args = ("mass", rows, valid.reshape(-1, n), None, None, tau, 1.0)
     np.testing.assert_array_equal(kernels.row_rule(*args), kernels.row_rule(*args, exhaustive=True))
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.001, 0.02, 0.3, 1.0])
+def test_budget_on_a_large_array_against_a_full_stable_sort(rate):
+    """Above 2^16 valid entries the budget cuts at a strided sample first; the mask is still the first k of
+    the stable descending order of all valid indicators (many ties: values on a coarse grid)."""
+    from fractions import Fraction
+
+    from lampnum.lamp import rules
+
+    rng = np.random.default_rng(7)
+    indicator = np.round(rng.exponential(size=(3, 300, 400)), 1)
+    valid = rng.random(indicator.shape) < 0.7
+    got = rules.budget(indicator, valid, rate)
+    positions = np.flatnonzero(valid)
+    k = math.floor(Fraction(rate) * positions.size + Fraction(1, 2))
+    order = positions[np.argsort(-indicator.reshape(-1)[positions], kind="stable")]
+    want = np.zeros(indicator.size, dtype=bool)
+    want[order[:k]] = True
+    np.testing.assert_array_equal(got.reshape(-1), want)
