@@ -44,7 +44,7 @@ __all__ = [
     "budget_count",
 ]
 
-_SAMPLE_FROM, _SAMPLE = 1 << 16, 1 << 14  # budget: above this many valid entries, cut at a strided sample
+_SAMPLE_FROM, _SAMPLE = 1 << 16, 1 << 14  # budget: above this many valid entries, cut at a sample
 
 
 def strict_indicator(z: np.ndarray, probs: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -153,8 +153,8 @@ def budget(indicator: np.ndarray, valid: np.ndarray, rate: float) -> np.ndarray:
 
     Ties are broken by flat C-order position (lower first), so the selected count is exactly k and the
     achieved recompute rate k/N is within 1/(2N) of r. O(N): the k-th largest value comes from a partition of
-    the candidates at or above a cut taken from a strided sample (every valid entry when the cut would leave
-    fewer than k); the sample only decides how many values get partitioned, never the result.
+    the candidates at or above a cut taken from a sample of positions (every valid entry when the cut would
+    leave fewer than k); the sample only decides how many values get partitioned, never the result.
     """
     k = budget_count(valid, rate)
     n_valid = int(valid.sum())
@@ -165,8 +165,8 @@ def budget(indicator: np.ndarray, valid: np.ndarray, rate: float) -> np.ndarray:
     flat, live = indicator.reshape(-1), valid.reshape(-1)
     candidates = live
     if n_valid > _SAMPLE_FROM:
-        step = max(1, flat.size // _SAMPLE)
-        sample = flat[::step][live[::step]]
+        at = np.random.default_rng(0).integers(0, flat.size, _SAMPLE)  # fixed seed: speed never depends on
+        sample = flat[at][live[at]]  # the data's layout (a stride could alias with the row length)
         keep = min(sample.size, 2 * math.ceil(sample.size * k / n_valid) + 16)  # twice the expected share
         if keep < sample.size:
             cut = np.partition(sample, sample.size - keep)[sample.size - keep]

@@ -332,7 +332,7 @@ def test_mass_kernel_bucketed_and_exhaustive_paths_agree(case, tau):
 
 @pytest.mark.parametrize("rate", [0.0, 0.001, 0.02, 0.3, 1.0])
 def test_budget_on_a_large_array_against_a_full_stable_sort(rate):
-    """Above 2^16 valid entries the budget cuts at a strided sample first; the mask is still the first k of
+    """Above 2^16 valid entries the budget cuts at a sampled value first; the mask is still the first k of
     the stable descending order of all valid indicators (many ties: values on a coarse grid)."""
     from fractions import Fraction
 
