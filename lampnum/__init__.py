@@ -9,9 +9,14 @@ bounds for compositions f(g(x)), and LAMP (look-ahead mixed precision, arXiv 260
 """
 
 from .formats import FORMATS, Format, format
-from .emulate import MatmulSpec, matmul, sum
+from .emulate import (
+    MatmulSpec, add, div, erf, exp, expm1, fma, log, log1p, matmul, mul, sqrt, sub, sum, tanh,
+)  # fmt: skip
 from .rounding import RoundingMode, decode, encode, round
 
 __version__ = "0.1.0"
 
-__all__ = ["Format", "format", "FORMATS", "RoundingMode", "round", "encode", "decode", "MatmulSpec", "matmul", "sum", "__version__"]
+__all__ = [
+    "Format", "format", "FORMATS", "RoundingMode", "round", "encode", "decode", "MatmulSpec", "matmul", "sum",
+    "add", "sub", "mul", "div", "sqrt", "fma", "exp", "expm1", "log", "log1p", "tanh", "erf", "__version__",
+]  # fmt: skip

@@ -26,7 +26,7 @@ from ..formats import Format
 from ..rounding.kernels import _U0, _U1, _round_up, round_bits
 from ..rounding.modes import RoundingMode
 
-__all__ = ["two_sum", "round_to_odd_sum", "round_sum", "round_sum_normal", "check_sum_format", "MAX_SUM_PRECISION"]
+__all__ = ["two_sum", "round_to_odd_sum", "round_sum", "round_sum_normal", "round_value_normal", "check_sum_format", "MAX_SUM_PRECISION"]
 
 MAX_SUM_PRECISION = 51
 _FP64 = Format(p=53, emax=1023)
@@ -95,15 +95,14 @@ _ABS = np.uint64(0x7FFFFFFFFFFFFFFF)
 
 
 @njit(cache=True, inline="always")
-def round_sum_normal(x: float, y: float, precision: int, emin: int, max_value: float, mode: int,
-                     random_bits: np.uint64) -> tuple[float, bool]:  # fmt: skip
-    """The fast path of :func:`round_sum`: (result, valid). Valid when the round-to-odd sum lies in a normal binade of
+def round_value_normal(value: float, precision: int, emin: int, max_value: float, mode: int,
+                       random_bits: np.uint64) -> tuple[float, bool]:  # fmt: skip
+    """The fast path of rounding one float64 value: (result, valid). Valid when ``value`` lies in a normal binade of
     the format and its rounding does not exceed ``max_value``; then the last ``53 - p`` bits of its IEEE encoding are
     dropped with the same decision as ``round_bits`` (a carry lands in the exponent field, the next binade), which
-    gives the same result. Branch-free, so loops over it vectorise; callers redo invalid elements with
-    :func:`round_sum`."""
-    odd = round_to_odd_sum(x, y)
-    bits = np.float64(odd).view(np.uint64)
+    gives the same result. Branch-free, so loops over it vectorise; callers redo invalid elements with the general
+    rounding."""
+    bits = np.float64(value).view(np.uint64)
     negative = (bits & _SIGN) != _U0
     magnitude_bits = bits & _ABS
     shift = 53 - precision
@@ -116,3 +115,11 @@ def round_sum_normal(x: float, y: float, precision: int, emin: int, max_value: f
     exponent = np.int64(magnitude_bits >> np.uint64(52)) - 1023
     valid = (exponent >= emin) & (rounded_bits <= np.float64(max_value).view(np.uint64))
     return np.uint64(rounded_bits | (bits & _SIGN)).view(np.float64), valid
+
+
+@njit(cache=True, inline="always")
+def round_sum_normal(x: float, y: float, precision: int, emin: int, max_value: float, mode: int,
+                     random_bits: np.uint64) -> tuple[float, bool]:  # fmt: skip
+    """The fast path of :func:`round_sum`: ``round_value_normal`` of the round-to-odd sum (valid when that sum is in
+    the format's normal range); callers redo invalid elements with :func:`round_sum`."""
+    return round_value_normal(round_to_odd_sum(x, y), precision, emin, max_value, mode, random_bits)

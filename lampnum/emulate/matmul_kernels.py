@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..rounding.kernels import _U0, random_bits_at, round_bits
-from .accumulate import round_sum, round_sum_normal
+from .accumulate import round_sum, round_sum_normal, round_value_normal
 
 __all__ = ["run_matmul_kernel", "generic_matmul_kernel", "ROW_TILE", "SPECIALISED"]
 
@@ -105,6 +105,38 @@ def _fused_strict(acc_row, b_row, a_value, first_element, steps, step, acc_param
 
 
 @njit(cache=True)
+def _fused_register(acc_row, b_row, a_value, first_element, depth, k, steps, step, product_params, via_params,
+                    acc_params, key_acc, key_product, mode, scratch):  # fmt: skip
+    """Strict accumulation with rounded products through a register (the LAMP paper's fp32 emulation):
+    acc_row[n] = round_acc(round_via(acc_row[n] + round_product(a_value·b_row[n]))). The row runs on the fast path
+    first; if any element leaves a format's normal range it is redone with the general roundings."""
+    stochastic = mode >= 6
+    invalid = 0
+    for n in range(acc_row.shape[0]):
+        element = np.uint64(first_element + n)
+        product_bits = random_bits_at(key_product, element * np.uint64(depth) + np.uint64(k)) if stochastic else _U0
+        acc_bits = random_bits_at(key_acc, element * np.uint64(steps) + np.uint64(step)) if stochastic else _U0
+        product, product_valid = round_value_normal(a_value * b_row[n], product_params[0], product_params[1],
+                                                    product_params[3], mode, product_bits)  # fmt: skip
+        register, register_valid = round_sum_normal(acc_row[n], product, via_params[0], via_params[1],
+                                                     via_params[3], 0, _U0)  # fmt: skip
+        scratch[n], acc_valid = round_value_normal(register, acc_params[0], acc_params[1], acc_params[3], mode,
+                                                   acc_bits)  # fmt: skip
+        invalid += not (product_valid & register_valid & acc_valid)
+    if invalid == 0:
+        for n in range(acc_row.shape[0]):
+            acc_row[n] = scratch[n]
+        return
+    for n in range(acc_row.shape[0]):
+        element = np.uint64(first_element + n)
+        product_bits = random_bits_at(key_product, element * np.uint64(depth) + np.uint64(k)) if stochastic else _U0
+        acc_bits = random_bits_at(key_acc, element * np.uint64(steps) + np.uint64(step)) if stochastic else _U0
+        product = _round_value(a_value * b_row[n], product_params, mode, product_bits)
+        register = _round_sum(acc_row[n], product, via_params, 0, _U0)
+        acc_row[n] = _round_value(register, acc_params, mode, acc_bits)
+
+
+@njit(cache=True)
 def _accumulate_tile(a, b, a_index, b_index, out, tile, block, product_params, block_params, acc_params, via_params,
                      key_acc, key_product, mode, has_product, has_via, acc_plain, block_plain):  # fmt: skip
     """Compute ROW_TILE rows of one product (k increasing for every element) into ``out``."""
@@ -120,6 +152,7 @@ def _accumulate_tile(a, b, a_index, b_index, out, tile, block, product_params, b
     depth = a_mat.shape[1]
     steps = (depth + block - 1) // block
     fused = block == 1 and not has_product and not has_via and not acc_plain
+    fused_register = block == 1 and has_product and has_via and not acc_plain
     for step in range(steps):
         k_start = step * block
         k_stop = min(depth, k_start + block)
@@ -129,6 +162,11 @@ def _accumulate_tile(a, b, a_index, b_index, out, tile, block, product_params, b
             if fused:
                 _fused_strict(acc[r], b_mat[k_start], a_mat[row, k_start], first_element, steps, step, acc_params,
                               key_acc, mode, block_sum)  # fmt: skip
+                continue
+            if fused_register:
+                _fused_register(acc[r], b_mat[k_start], a_mat[row, k_start], first_element, depth, k_start, steps,
+                                step, product_params, via_params, acc_params, key_acc, key_product, mode,
+                                block_sum)  # fmt: skip
                 continue
             for k in range(k_start, k_stop):
                 _products_into(block_sum, b_mat[k], a_mat[row, k], k == k_start, first_element, depth, k,

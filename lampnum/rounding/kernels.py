@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["ROUND_KERNELS", "round_bits", "splitmix64", "random_bits_at", "MODE_CODES"]
+__all__ = ["ROUND_KERNELS", "round_bits", "round_value", "splitmix64", "random_bits_at", "MODE_CODES"]
 
 # mode codes, in the order of lampnum.rounding.modes.RoundingMode
 RNE, RNA, RTZ, RUP, RDN, RTO, SR, SR_EQ = range(8)
@@ -61,6 +61,28 @@ def _scale_by_pow2(value: np.float64, exponent: np.int64) -> np.float64:
     first = np.uint64((half_exponent + 1023) << 52).view(np.float64)
     second = np.uint64((exponent - half_exponent + 1023) << 52).view(np.float64)
     return (value * first) * second
+
+
+@njit(cache=True, inline="always")
+def _overflows_to_infinity(negative: bool, mode: np.int64) -> bool:
+    """IEEE 754 §7.4: rtz, rto and the directed mode away from its infinity give ±max; the others go to infinity
+    (then to the format's overflow value: inf, max or NaN)."""
+    return not (mode == RTZ or mode == RTO or (mode == RUP and negative) or (mode == RDN and not negative))
+
+
+@njit(cache=True)
+def _overflow(negative: bool, mode: np.int64, max_value: np.float64, overflow_value: np.float64) -> np.float64:
+    """The signed result of an overflow (see ``_overflows_to_infinity``)."""
+    result = overflow_value if _overflows_to_infinity(negative, mode) else max_value
+    return -result if negative else result
+
+
+@njit(cache=True)
+def _pow2(exponent: np.int64) -> np.float64:
+    """2^exponent for exponent >= -1074 (exact up to 1023, inf beyond)."""
+    if exponent > 1023:
+        return np.inf
+    return _scale_by_pow2(1.0, exponent)
 
 
 @njit(cache=True, inline="always")
@@ -139,13 +161,23 @@ def round_bits(
     kept_odd = (kept & _U1) == _U1
     kept += np.uint64(_round_up(mode, remainder, half, kept_odd, negative, random_bits, shift))
     result = _scale_by_pow2(np.float64(kept), min(quantum_exponent, 1023))
-    toward_infinity = not (mode == RTZ or mode == RTO or (mode == RUP and negative) or (mode == RDN and not negative))
-    overflow_result = overflow_value if toward_infinity else max_value
-    result = overflow_result if result > max_value else result
+    overflow_magnitude = overflow_value if _overflows_to_infinity(negative, mode) else max_value
+    result = overflow_magnitude if result > max_value else result
     special_result = np.nan if fraction != _U0 else inf_value
     result = special_result if biased_exponent == 0x7FF else result
     result = -result if negative else result
     return 0.0 if (unsigned_zero and result == 0.0) else result
+
+
+@njit(cache=True)
+def round_value(value, precision, emin, subnormals, max_value, overflow_value, inf_value, unsigned_zero, mode,
+                random_bits):  # noqa: ANN001, ANN201 - Numba types these  # fmt: skip
+    """``round_bits`` of a float64 value (for kernels that hold values rather than bits)."""
+    return round_bits(np.float64(value).view(np.uint64), precision, emin, subnormals, max_value, overflow_value,
+                      inf_value, unsigned_zero, mode, random_bits)  # fmt: skip
+
+
+_round_finite = round_value  # the name the elementwise kernels use
 
 
 def _make_round_kernel(mode: int):  # noqa: ANN202 - returns a Numba dispatcher
