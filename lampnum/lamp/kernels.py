@@ -1,0 +1,348 @@
+"""Fast path of :mod:`lampnum.lamp`: row-wise rules and recompute step with no score-sized temporaries.
+
+:mod:`lampnum.lamp.rules` states each rule with numpy; :func:`row_rule` computes the same masks chunk by chunk
+of rows (about 1 MiB of scores at a time, so the work stays in cache): a Numba pass for the row maxima and
+valid counts, numpy's vectorised ``exp(z − max)`` into a chunk buffer (several times faster than a scalar exp
+in Numba), a Numba pass for the indicators, then the rule's comparison (the mass rule: a Numba pass that sorts
+only the top of each row). :func:`top_rows` picks each row's largest keys (top_mu, the random ablation) and
+:func:`dots_at` computes the selected dot products straight from the operands. The arithmetic is the same
+float64 expression in the same order as the numpy statement (``((2s)(1 − s))|z|``, sequential prefix sums in
+descending-probability order); a softmax computed here is ``exp(z − max)`` over the sequential sum of the
+row's exponentials. The kernels are serial and release the GIL (``nogil``); :func:`in_blocks` runs blocks of
+rows on a thread pool (one Numba parallel launch per cache-sized chunk costs more than it saves on a busy
+machine). They compile lazily on first use (``cache=True``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from numba import get_num_threads, njit
+
+__all__ = [
+    "row_rule",
+    "indicators",
+    "top_rows",
+    "dots_at",
+    "in_blocks",
+    "STRICT",
+    "BOUND",
+    "RELAXED",
+    "PROBABILITY",
+]
+
+STRICT, BOUND, RELAXED, PROBABILITY = 0, 1, 2, 3
+_ABSENT = np.empty((0, 0))  # stands for an absent probs / bound array in the kernels
+_CHUNK_ELEMENTS = 1 << 17  # scores per chunk of rows: about 1 MiB of float64
+_OCTAVES, _SPLIT = 64, 8  # mass rule: probabilities bucketed by binary exponent and 3 leading mantissa bits
+
+
+@njit(cache=True, nogil=True)
+def _row_max(z, valid, top, count, width):  # pragma: no cover - compiled
+    """Per row: the largest valid z (0 if none), the number of valid entries, and one past the last valid
+    column (0 if none). Returns the number of valid entries that are NaN or +inf."""
+    bad = 0
+    for r in range(z.shape[0]):
+        best, c, last = -np.inf, 0, 0
+        for j in range(z.shape[1]):
+            if valid[r, j]:
+                c += 1
+                last = j + 1
+                if not math.isfinite(z[r, j]):
+                    bad += 1
+                elif z[r, j] > best:
+                    best = z[r, j]
+        top[r] = best if c > 0 else 0.0
+        count[r] = c
+        width[r] = last
+    return bad
+
+
+@njit(cache=True, nogil=True)
+def _indicator(z, valid, e, probs, bound, kind, out):  # pragma: no cover - compiled
+    """Per entry: STRICT ``2s(1 − s)|z|``, BOUND ``2s(1 − s)β``, RELAXED ``|z|e^{z−m}``, PROBABILITY ``s``;
+    0 where not valid. ``s`` is ``probs`` when given, else ``e`` over the row's sequential sum."""
+    rows, n = z.shape
+    given = probs.shape[0] > 0
+    for r in range(rows):
+        total = 0.0
+        if not given and kind != RELAXED:
+            for j in range(n):
+                if valid[r, j]:
+                    total += e[r, j]
+        for j in range(n):
+            if not valid[r, j]:
+                out[r, j] = 0.0
+            elif kind == RELAXED:
+                out[r, j] = abs(z[r, j]) * e[r, j]
+            else:
+                p = probs[r, j] if given else e[r, j] / total
+                if kind == PROBABILITY:
+                    out[r, j] = p
+                elif kind == STRICT:
+                    out[r, j] = 2.0 * p * (1.0 - p) * abs(z[r, j])
+                else:
+                    out[r, j] = 2.0 * p * (1.0 - p) * bound[r, j]
+
+
+@njit(cache=True, nogil=True)
+def _mass_prefix(s, order, s_min, tau, out_row):
+    """Select along ``order`` while (mass before) + 2 s_min < 2 − τ; True if it stopped inside ``order``."""
+    before = 0.0
+    for t in range(order.shape[0]):
+        if not before + 2.0 * s_min < 2.0 - tau:
+            return True
+        out_row[order[t]] = True
+        before += s[order[t]]
+    return False
+
+
+@njit(cache=True, nogil=True)
+def _bucket(p):
+    """0 for the largest probabilities: octave (−exponent) times 8 plus the next 3 mantissa bits, reversed."""
+    if p <= 0.0:
+        return _OCTAVES * _SPLIT - 1
+    if p >= 1.0:
+        return 0
+    mantissa, exponent = math.frexp(p)  # p = mantissa·2^exponent, mantissa in [1/2, 1)
+    octave = -exponent
+    if octave >= _OCTAVES:
+        return _OCTAVES * _SPLIT - 1
+    return octave * _SPLIT + (_SPLIT - 1 - int((mantissa - 0.5) * 2 * _SPLIT))
+
+
+@njit(cache=True, nogil=True)
+def _mass(valid, e, probs, tau, count, exhaustive, out):  # pragma: no cover - compiled
+    """The mass rule, exactly as :func:`lampnum.lamp.rules.mass`, sorting only the top of each row.
+
+    Probabilities are bucketed (decreasing buckets hold decreasing probabilities); the candidates are the
+    buckets whose mass reaches the target ``2 − τ − 2 s_min``, sorted stably by descending probability
+    (collected in index order, so ties go by position), together with the next non-empty bucket. If the rule
+    is still selecting when the candidates run out, the whole row is sorted instead, so the result never
+    depends on the bucketing; ``exhaustive`` sorts every row fully (the plain statement of the rule, for
+    tests).
+    """
+    rows, n = valid.shape
+    given = probs.shape[0] > 0
+    buckets = _OCTAVES * _SPLIT
+    s = np.zeros(n)  # scratch reused by every row; only valid entries of the current row are read
+    mass = np.zeros(buckets)
+    filled = np.zeros(buckets, dtype=np.bool_)
+    slot = np.empty(n, dtype=np.int64)
+    for r in range(rows):
+        if count[r] == 0:
+            continue
+        total = 0.0
+        if not given:
+            for j in range(n):
+                if valid[r, j]:
+                    total += e[r, j]
+        s_min = np.inf
+        for j in range(n):
+            if valid[r, j]:
+                s[j] = probs[r, j] if given else e[r, j] / total
+                s_min = min(s_min, s[j])
+        if not 2.0 * s_min < 2.0 - tau:
+            continue
+        target = 2.0 - tau - 2.0 * s_min
+        stopped, picked = False, 0
+        if not exhaustive:
+            mass[:] = 0.0
+            filled[:] = False
+            for j in range(n):
+                if valid[r, j]:
+                    slot[j] = _bucket(s[j])
+                    mass[slot[j]] += s[j]
+                    filled[slot[j]] = True
+            last, acc = buckets - 1, 0.0
+            for b in range(buckets):
+                acc += mass[b]
+                if acc >= target:
+                    last = b + 1
+                    while last < buckets - 1 and not filled[last]:
+                        last += 1
+                    break
+            for j in range(n):
+                if valid[r, j] and slot[j] <= last:
+                    picked += 1
+            candidates = np.empty(picked, dtype=np.int64)
+            c = 0
+            for j in range(n):
+                if valid[r, j] and slot[j] <= last:
+                    candidates[c] = j
+                    c += 1
+            order = candidates[np.argsort(-s[candidates], kind="mergesort")]
+            stopped = _mass_prefix(s, order, s_min, tau, out[r])
+        if not stopped and picked < count[r]:
+            everything = np.flatnonzero(valid[r])
+            _mass_prefix(s, everything[np.argsort(-s[everything], kind="mergesort")], s_min, tau, out[r])
+
+
+def nonfinite_scores(count: int) -> ValueError:
+    """The error for ``count`` valid scores that are NaN or +inf."""
+    return ValueError(
+        f"scores contain NaN or +inf on {count} valid entries; LAMP selection needs finite scores"
+    )
+
+
+def in_blocks(count: int, work: Callable[[slice], None], smallest: int = 64) -> None:
+    """Call ``work`` on contiguous blocks of ``range(count)`` (at least ``smallest`` items each), one block
+    per thread on up to ``numba.get_num_threads()`` threads. The kernels (``nogil``) and numpy's loops release
+    the GIL, so the blocks run in parallel without Numba's per-launch overhead."""
+    workers = max(1, min(get_num_threads(), count // max(smallest, 1)))
+    edges = [count * w // workers for w in range(workers + 1)]
+    blocks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    if workers == 1:
+        work(blocks[0])
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        for _ in pool.map(work, blocks):  # re-raises a worker's exception
+            pass
+
+
+def _chunks(
+    z: np.ndarray, valid: np.ndarray, needs_exp: bool, block: slice
+) -> Iterator[tuple[slice, slice, np.ndarray, np.ndarray]]:
+    """A cache-sized chunk of ``block``'s rows at a time: (rows, columns up to the chunk's last valid one,
+    ``exp(z − row max)`` there, the rows' valid counts). A valid NaN or +inf raises ``ValueError``.
+
+    Stopping each chunk at its last valid column halves the work under a causal mask."""
+    rows, n = block.stop - block.start, z.shape[1]
+    step = max(1, _CHUNK_ELEMENTS // max(n, 1))
+    buffer = np.empty(min(step, rows) * n)
+    top, count, width = np.empty(rows), np.empty(rows, dtype=np.int64), np.empty(rows, dtype=np.int64)
+    bad = _row_max(z[block], valid[block], top, count, width)
+    if bad:
+        raise nonfinite_scores(bad)
+    for start in range(0, rows, step):
+        stop = min(start + step, rows)
+        part = slice(block.start + start, block.start + stop)
+        columns = slice(0, int(width[start:stop].max(initial=0)))
+        e = buffer[: (stop - start) * columns.stop].reshape(stop - start, columns.stop)
+        if needs_exp:
+            with np.errstate(over="ignore", invalid="ignore"):  # entries outside `valid` may hold anything
+                np.subtract(z[part, columns], top[start:stop, None], out=e)
+                np.exp(e, out=e)
+        yield part, columns, e, count[start:stop]
+
+
+def _rows_of(array: np.ndarray | None, part: slice, columns: slice) -> np.ndarray:
+    return _ABSENT if array is None else array[part, columns]
+
+
+def indicators(
+    kind: int, z: np.ndarray, valid: np.ndarray, probs: np.ndarray | None, bound: np.ndarray | None
+) -> np.ndarray:
+    """The (R, n) indicator array of ``kind`` (0 on invalid entries); inputs as for :func:`row_rule`."""
+    out = np.empty(z.shape)
+
+    def work(block: slice) -> None:
+        for part, cols, e, _ in _chunks(z, valid, probs is None or kind == RELAXED, block):
+            out[part, cols.stop :] = 0.0
+            args = (_rows_of(probs, part, cols), _rows_of(bound, part, cols), kind, out[part, cols])
+            _indicator(z[part, cols], valid[part, cols], e, *args)
+
+    in_blocks(z.shape[0], work)
+    return out
+
+
+def row_rule(
+    rule: str,
+    z: np.ndarray,
+    valid: np.ndarray,
+    probs: np.ndarray | None,
+    bound: np.ndarray | None,
+    tau: float,
+    length_ref: float,
+    exhaustive: bool = False,
+) -> np.ndarray:
+    """The mask of a row-wise rule ("strict", "bound", "relaxed", "length", "mass") on C-contiguous (R, n)
+    arrays: float64 ``z``, ``probs``, ``bound`` and boolean ``valid``. With ``probs`` None the softmax of the
+    valid entries is computed here; ``exhaustive`` makes the mass rule sort every row fully (see ``_mass``).
+    """
+    out = np.zeros(z.shape, dtype=bool)
+    kind = {"strict": STRICT, "bound": BOUND, "relaxed": RELAXED, "length": RELAXED, "mass": PROBABILITY}[
+        rule
+    ]
+    needs_exp = probs is None or kind == RELAXED
+
+    def work(block: slice) -> None:
+        scratch = np.empty(
+            min(block.stop - block.start, _CHUNK_ELEMENTS // max(z.shape[1], 1) or 1) * z.shape[1]
+        )
+        for part, cols, e, count in _chunks(z, valid, needs_exp, block):
+            p, b = _rows_of(probs, part, cols), _rows_of(bound, part, cols)
+            if rule == "mass":
+                _mass(valid[part, cols], e, p, tau, count, exhaustive, out[part, cols])
+                continue
+            ind = scratch[: e.size].reshape(e.shape)
+            _indicator(z[part, cols], valid[part, cols], e, p, b, kind, ind)
+            if rule == "relaxed":
+                limit = tau * ind.max(axis=-1, keepdims=True, initial=0.0)
+            elif rule == "length":
+                reduced = np.minimum(1.0, tau * np.sqrt(length_ref / np.maximum(count, 1)))[:, None]
+                limit = reduced * ind.max(axis=-1, keepdims=True, initial=0.0)
+            else:
+                limit = tau
+            np.greater(ind, limit, out=out[part, cols])
+            out[part, cols] &= valid[part, cols]
+
+    in_blocks(z.shape[0], work)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _top(key, valid, counts, out):  # pragma: no cover - compiled
+    """The ``counts[r]`` largest valid keys of each row, ties by position (lower index first)."""
+    rows, n = key.shape
+    for r in range(rows):
+        c = counts[r]
+        if c <= 0:
+            continue
+        if 8 * c >= n:  # many: sort the row's valid entries (stable, so ties keep index order)
+            live = np.flatnonzero(valid[r])
+            chosen = live[np.argsort(-key[r, live], kind="mergesort")][:c]
+            for t in range(chosen.shape[0]):
+                out[r, chosen[t]] = True
+            continue
+        best = np.empty(c)  # few: insertion into the c best so far, in decreasing order; a later equal key
+        where = np.empty(c, dtype=np.int64)  # never displaces an earlier one
+        filled = 0
+        for j in range(n):
+            if not valid[r, j]:
+                continue
+            v = key[r, j]
+            if filled == c and not v > best[c - 1]:
+                continue
+            p = min(filled, c - 1)
+            while p > 0 and best[p - 1] < v:
+                best[p] = best[p - 1]
+                where[p] = where[p - 1]
+                p -= 1
+            best[p] = v
+            where[p] = j
+            filled = min(filled + 1, c)
+        for t in range(filled):
+            out[r, where[t]] = True
+
+
+def top_rows(key: np.ndarray, valid: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The ``counts`` (R,) largest valid ``key`` entries of each (R, n) row (all valid ones if fewer)."""
+    out = np.zeros(key.shape, dtype=bool)
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    in_blocks(key.shape[0], lambda block: _top(key[block], valid[block], counts[block], out[block]))
+    return out
+
+
+@njit(cache=True, nogil=True)
+def dots_at(a, bt, ia, ib, i, j, out):  # pragma: no cover - compiled
+    """``out[t] = Σ_k a[ia[t], i[t], k]·bt[ib[t], j[t], k]`` in float64, summed in order of increasing k."""
+    for t in range(out.shape[0]):
+        acc = 0.0
+        x, y, p, q = ia[t], ib[t], i[t], j[t]
+        for k in range(a.shape[2]):
+            acc += np.float64(a[x, p, k]) * np.float64(bt[y, q, k])
+        out[t] = acc

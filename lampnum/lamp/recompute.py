@@ -1,0 +1,167 @@
+"""The LAMP recompute step: recompute only the selected components of a product, in high precision.
+
+LAMP (arXiv 2601.21623; LAMP-MATH.md §3) computes ``ẑ = g(x)`` in low precision, selects components from ``ẑ``
+and recomputes exactly those. For a product ``C = A @ B`` (attention scores ``QKᵀ``, a linear layer ``xW``,
+logits ``hWᵀ``) a selected component ``(…, i, j)`` is the dot product of row i of A with column j of B. The
+index pairs are gathered (``numpy.flatnonzero`` of the mask), their dot products computed as one batch, and
+scattered into a copy of ``Ĉ``: the cost is proportional to the number of selected components, never to the
+size of the product.
+
+High precision (``high``):
+
+- ``None`` (default): float64. Each product of two float32 (or narrower) values is exact in float64 (24 + 24
+  <= 53 significant bits); only the float64 summation (sequential, k increasing) rounds, which is
+  ``<= γ_{K−1}`` ``Σ|a_k b_k|`` (about ``1.4·10⁻¹⁴`` relative for K = 64): negligible beside any low-precision
+  error being corrected. Operands that are float64 values with more than 26 significant bits get rounded
+  products (still float64 accuracy).
+- a :class:`~lampnum.MatmulSpec`: the gathered rows go through ``lampnum.matmul`` as one batched ``(n, 1, K) @
+  (n, K, 1)`` product, so each component is computed exactly as that accumulation model computes it.
+
+``scale`` and ``bias`` are applied to the recomputed dot products in float64: ``value = scale·(a·b) +
+bias_j``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..emulate import MatmulSpec, matmul
+from . import kernels
+
+__all__ = ["LampResult", "recompute_product"]
+
+_CHUNK = 16384  # gathered pairs per batch: bounds the temporary (CHUNK, K) float64 operands to a few MiB
+
+
+@dataclass(frozen=True)
+class LampResult:
+    """What one LAMP step did: the corrected values and its accounting.
+
+    ``values``: the corrected output of g (float64, shape of the low-precision input); ``mask``: the
+    recomputed components; ``selected``: their number; ``valid``: the number of components that exist (causal
+    entries); ``inner``: multiply-adds per recomputed component (the product's inner dimension K); ``total``:
+    the number of components of the full product (``values.size``), so ``total·inner`` is what computing the
+    whole product costs.
+    """
+
+    values: np.ndarray
+    mask: np.ndarray
+    selected: int
+    valid: int
+    inner: int
+    total: int
+
+    @property
+    def recompute_rate(self) -> float:
+        """``selected / valid`` (0 when nothing is valid)."""
+        return self.selected / self.valid if self.valid else 0.0
+
+    @property
+    def multiply_adds(self) -> int:
+        """Multiply-adds spent on recomputation: ``selected·inner``."""
+        return self.selected * self.inner
+
+    @property
+    def multiply_add_fraction(self) -> float:
+        """Recomputation cost as a fraction of the full product's multiply-adds: ``selected / total``."""
+        return self.selected / self.total if self.total else 0.0
+
+
+def _dots_by_spec(a_rows: np.ndarray, b_rows: np.ndarray, high: MatmulSpec) -> np.ndarray:
+    """``a_rows[t]·b_rows[t]`` for each gathered pair t by ``lampnum.matmul(·, high)``, in batches."""
+    out = np.empty(a_rows.shape[0], dtype=np.float64)
+    for start in range(0, a_rows.shape[0], _CHUNK):
+        stop = start + _CHUNK
+        out[start:stop] = matmul(a_rows[start:stop, None, :], b_rows[start:stop, :, None], high)[:, 0, 0]
+    return out
+
+
+def _operand_batch(lead: np.ndarray, batch: tuple[int, ...], own: tuple[int, ...]) -> np.ndarray:
+    """Map flat indices over ``batch`` to flat indices over an operand's leading axes ``own`` (broadcast)."""
+    padded = (1,) * (len(batch) - len(own)) + own
+    if padded == batch:
+        return lead
+    coords = np.unravel_index(lead, batch)
+    kept = [c if size != 1 else np.zeros_like(c) for c, size in zip(coords, padded, strict=True)]
+    return np.ravel_multi_index(kept, padded)
+
+
+def _as_real(name: str, value: Any) -> np.ndarray:
+    array = np.asarray(value)
+    if array.dtype.kind not in "fiu" or array.dtype == np.bool_:
+        raise TypeError(f"{name} must be a real array, got dtype {array.dtype}")
+    return array
+
+
+def recompute_product(
+    a: Any,
+    b: Any,
+    values: Any,
+    mask: Any,
+    *,
+    high: MatmulSpec | None = None,
+    valid: Any = None,
+    scale: float = 1.0,
+    bias: Any = None,
+) -> LampResult:
+    """Replace the selected components of ``values ≈ scale·(a @ b) + bias`` by high-precision recomputation.
+
+    ``a`` is ``(..., M, K)``, ``b`` ``(..., K, N)`` (leading axes broadcast as in ``numpy.matmul``; pass
+    ``k.swapaxes(-1, -2)``, a view, for ``QKᵀ``), ``values`` the low-precision result ``(..., M, N)``,
+    ``mask`` a boolean array of its shape. ``valid`` (boolean, broadcast to ``values``; default: the entries
+    that are not −inf) defines the recompute rate's denominator; selecting an invalid entry raises
+    ``ValueError``. ``bias`` has shape ``(N,)``. Returns a :class:`LampResult` whose ``values`` is a float64
+    copy; unselected entries are unchanged bit for bit.
+    """
+    a, b = _as_real("a", a), _as_real("b", b)
+    values = np.array(_as_real("values", values), dtype=np.float64)  # the copy we correct
+    if a.ndim < 2 or b.ndim < 2 or values.ndim < 2:
+        raise ValueError("a, b and values need at least two axes: (..., M, K), (..., K, N), (..., M, N)")
+    m, k = a.shape[-2:]
+    n = b.shape[-1]
+    if b.shape[-2] != k or values.shape[-2:] != (m, n):
+        raise ValueError(f"shapes do not match: a {a.shape} @ b {b.shape} against values {values.shape}")
+    batch = values.shape[:-2]
+    if np.broadcast_shapes(a.shape[:-2], b.shape[:-2], batch) != batch:
+        raise ValueError(
+            f"leading axes of a {a.shape} and b {b.shape} do not broadcast to values {values.shape}"
+        )
+    mask = np.asarray(mask)
+    if mask.dtype != np.bool_ or mask.shape != values.shape:
+        raise ValueError(
+            f"mask must be a boolean array of shape {values.shape}, got {mask.dtype} {mask.shape}"
+        )
+    valid = (
+        values != -np.inf if valid is None else np.broadcast_to(np.asarray(valid, dtype=bool), values.shape)
+    )
+    if (mask & ~valid).any():
+        raise ValueError("mask selects components that are not valid (outside the causal mask or −inf)")
+    flat = np.flatnonzero(mask)
+    rows, cols = np.divmod(flat, n)
+    lead, rows = np.divmod(rows, m)
+    a3 = np.ascontiguousarray(a.reshape((-1, m, k)), dtype=np.float64)
+    bt3 = np.ascontiguousarray(np.swapaxes(b, -1, -2).reshape((-1, n, k)), dtype=np.float64)
+    ia, ib = _operand_batch(lead, batch, a.shape[:-2]), _operand_batch(lead, batch, b.shape[:-2])
+    if high is None:
+        dots = np.empty(flat.size)
+        kernels.in_blocks(
+            flat.size,
+            lambda t: kernels.dots_at(a3, bt3, ia[t], ib[t], rows[t], cols[t], dots[t]),
+            smallest=4096,
+        )
+    else:
+        dots = _dots_by_spec(a3[ia, rows], bt3[ib, cols], high)
+    if scale != 1.0:
+        dots *= scale
+    if bias is not None:
+        bias = np.asarray(_as_real("bias", bias), dtype=np.float64)
+        if bias.shape != (n,):
+            raise ValueError(f"bias must have shape ({n},), got {bias.shape}")
+        dots += bias[cols]
+    values.reshape(-1)[flat] = dots
+    return LampResult(
+        values=values, mask=mask, selected=int(flat.size), valid=int(valid.sum()), inner=k, total=values.size
+    )
