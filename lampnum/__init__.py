@@ -14,11 +14,11 @@ from .emulate import (
 )  # fmt: skip
 from .rounding import RoundingMode, decode, encode, round
 
-from . import bounds, compose  # noqa: E402 - the layers above formats, rounding and emulation
+from . import bounds, compose, gpt2, lamp  # noqa: E402 - the layers above formats, rounding and emulation
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Format", "format", "FORMATS", "RoundingMode", "round", "encode", "decode", "MatmulSpec", "matmul", "sum",
-    "add", "sub", "mul", "div", "sqrt", "fma", "exp", "expm1", "log", "log1p", "tanh", "erf", "bounds", "compose", "__version__",
+    "add", "sub", "mul", "div", "sqrt", "fma", "exp", "expm1", "log", "log1p", "tanh", "erf", "bounds", "compose", "lamp", "gpt2", "__version__",
 ]  # fmt: skip
