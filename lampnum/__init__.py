@@ -8,13 +8,26 @@ bounds for compositions f(g(x)), and LAMP (look-ahead mixed precision, arXiv 260
 (3.140625, 448.0)
 """
 
-from .formats import FORMATS, Format, format
-from .emulate import (
-    MatmulSpec, add, div, erf, exp, expm1, fma, log, log1p, matmul, mul, sqrt, sub, sum, tanh,
-)  # fmt: skip
-from .rounding import RoundingMode, decode, encode, round
-
 from . import bounds, compose, gpt2, lamp  # noqa: E402 - the layers above formats, rounding and emulation
+from .emulate import (
+    MatmulSpec,
+    add,
+    div,
+    erf,
+    exp,
+    expm1,
+    fma,
+    log,
+    log1p,
+    matmul,
+    mul,
+    sqrt,
+    sub,
+    sum,
+    tanh,
+)  # fmt: skip
+from .formats import FORMATS, Format, format
+from .rounding import RoundingMode, decode, encode, round
 
 __version__ = "0.1.0"
 

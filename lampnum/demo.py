@@ -29,7 +29,7 @@ def run_demo(n: int = 4096, seed: int = 0) -> int:
               f"smallest={fmt.smallest_subnormal:.3g}")  # fmt: skip
     x = 1 + 2**-8 + 2**-30
     via_float32 = round_to_format(float(np.float32(x)), "bf16")
-    print(f"\nDouble rounding: x = 1 + 2^-8 + 2^-30 lies just above a bf16 midpoint.")
+    print("\nDouble rounding: x = 1 + 2^-8 + 2^-30 lies just above a bf16 midpoint.")
     print(f"  through float32 first: {via_float32!r} (wrong)   lampnum.round(x, 'bf16'): {round_to_format(x, 'bf16')!r}")
     rng = np.random.default_rng(seed)
     a = rng.uniform(0, 1, (1, n)).astype(np.float32)

@@ -47,10 +47,11 @@ def run(shapes: list[str], specs: list[str], repeats: int = 3, seed: int = 0) ->
             start = time.perf_counter()
             matmul(a[..., :4, :], b[..., :, :4], spec, rng=1)
             compile_seconds = time.perf_counter() - start
-            contenders = {"lampnum": lambda s=spec: matmul(a, b, s, rng=1), "numpy float32 @": lambda: a @ b}
+            contenders = {"lampnum": lambda s=spec, a=a, b=b: matmul(a, b, s, rng=1),
+                          "numpy float32 @": lambda a=a, b=b: a @ b}  # fmt: skip
             for function in contenders.values():
                 function()
-            medians = interleaved_medians(contenders, repeats)
+            medians = interleaved_medians(contenders, repeats, pause=0.3)
             rows.append({"shape": shape_name, "spec": spec_name, "lampnum s": medians["lampnum"],
                          "BLAS s": medians["numpy float32 @"], "slowdown": medians["lampnum"] / medians["numpy float32 @"],
                          "Mmac/s": macs / medians["lampnum"] / 1e6, "compile s": compile_seconds})  # fmt: skip

@@ -18,12 +18,16 @@ def time_once(function: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def interleaved_medians(contenders: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+def interleaved_medians(contenders: dict[str, Callable[[], Any]], repeats: int,
+                        pause: float = 0.0) -> dict[str, float]:  # fmt: skip
     """Median seconds per contender over ``repeats`` rounds; each round runs every contender once, in turn, so that
-    the machine's drifting load falls on all of them alike. Call each contender once beforehand to warm up."""
+    the machine's drifting load falls on all of them alike. Call each contender once beforehand to warm up.
+    ``pause`` seconds of sleep before each timed call let the previous contender's worker threads (BLAS, OpenMP,
+    Numba) stop spinning, which otherwise slows the next contender on a small machine."""
     samples: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(repeats):
         for name, function in contenders.items():
+            time.sleep(pause)
             samples[name].append(time_once(function))
     return {name: statistics.median(values) for name, values in samples.items()}
 

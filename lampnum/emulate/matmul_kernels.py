@@ -217,7 +217,7 @@ SPECIALISED = frozenset(
 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _specialised(options: tuple) -> object:
     return _make_matmul_kernel(*options)
 
