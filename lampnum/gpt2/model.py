@@ -117,7 +117,9 @@ def attention_probs(q: np.ndarray, k: np.ndarray, ctx: Context, layer: int, scal
     return ctx.elementwise("softmax", layer, _causal_softmax, s, 1.0)
 
 
-def lamp_scores(q: np.ndarray, k: np.ndarray, z: np.ndarray, ctx: Context, layer: int, scale: float) -> np.ndarray:
+def lamp_scores(
+    q: np.ndarray, k: np.ndarray, z: np.ndarray, ctx: Context, layer: int, scale: float
+) -> np.ndarray:
     """LAMP at softmax∘score: the scaled scores ``scale·z`` with the entries the policy's rule selects (from
     the low-precision scaled scores, per query row, over the causal entries) replaced by ``scale·(q·k)``
     recomputed in the rule's high precision, rounded to the working dtype.

@@ -258,7 +258,9 @@ class Policy:
             high=high,
         )
         if config.needs_bound:
-            raise ValueError("the bound-aware rule/indicator needs error bounds the forward pass does not supply")
+            raise ValueError(
+                "the bound-aware rule or indicator needs bounds the forward pass does not supply"
+            )
         label = f"{rule}" + ("" if tau is None else f"(tau={tau})") + ("+random" if ablation else "")
         return replace(
             self,
@@ -346,7 +348,7 @@ class LampCount:
         self.inner = result.inner
 
 
-Key = tuple[Union[int, None], str]  # (layer, site); layer None outside the blocks
+Key = tuple[int | None, str]  # (layer, site); layer None outside the blocks
 
 
 @dataclass
@@ -387,10 +389,15 @@ class RunStats:
         counts = [c for (_, s), c in self.lamp.items() if site is None or s == site]
         selected = sum(c.selected for c in counts)
         valid = sum(c.valid for c in counts)
-        return selected, valid, sum(c.selected * c.inner for c in counts), sum(c.total * c.inner for c in counts)
+        return (
+            selected,
+            valid,
+            sum(c.selected * c.inner for c in counts),
+            sum(c.total * c.inner for c in counts),
+        )
 
     def overall_recompute_rate(self, site: str | None = None) -> float:
-        """Selected / valid components summed over layers (and over sites when ``site`` is None); 0 if none."""
+        """Selected / valid components over layers (and over sites when ``site`` is None); 0 if none."""
         selected, valid, _, _ = self._sum(site)
         return selected / valid if valid else 0.0
 
