@@ -24,7 +24,7 @@ import numpy as np
 from lampnum.gpt2.config import GPT2Config
 from lampnum.gpt2.policy import WEIGHT_SITES, Context, Policy, RunStats, quantize_weight
 from lampnum.gpt2.weights import check_params
-from lampnum.lamp import AttentionScores, LogitsSoftmax
+from lampnum.lamp import AttentionScores, GeluFc, LayerNormResidual, LogitsSoftmax
 
 __all__ = [
     "GPT2",
@@ -137,9 +137,29 @@ def lamp_scores(
     return ctx.lamp_done(layer, "score", result, t0)
 
 
-def gelu_fc(x: np.ndarray, w: np.ndarray, b: np.ndarray, ctx: Context, layer: int) -> np.ndarray:
-    """GELU∘fc: ``gelu(x @ w + b)``, [..., n_seq, n_embd] -> [..., n_seq, n_inner]; sites ``fc``, ``gelu``."""
-    return ctx.elementwise("gelu", layer, gelu, ctx.linear("fc", layer, x, w, b))
+def gelu_fc(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    ctx: Context,
+    layer: int,
+    w_proj: np.ndarray | None = None,
+) -> np.ndarray:
+    """GELU∘fc: ``gelu(x @ w + b)``, [..., n_seq, n_embd] -> [..., n_seq, n_inner]; sites ``fc``, ``gelu``.
+
+    Under LAMP at ``"fc"`` the rule ranks the fc outputs of each token by their first-order contribution to
+    mlp_proj's output, ``‖w_proj[j, :]‖₂·|GELU′(ẑ_j)|·|ẑ_j|`` (:class:`lampnum.lamp.GeluFc`; ``w_proj``
+    [n_inner, n_embd], required then), and recomputes the selected ``x·w[:, j] + b_j`` in its high precision.
+    """
+    z = ctx.linear("fc", layer, x, w, b)
+    site = ctx.lamp("fc")
+    if site is not None:
+        if w_proj is None:
+            raise ValueError("LAMP at 'fc' looks ahead to mlp_proj: pass its weight as w_proj")
+        t0 = time.perf_counter()
+        result = GeluFc(site.config, w_proj).apply(x, w, b, z, rng=ctx.rng("fc"))
+        z = ctx.lamp_done(layer, "fc", result, t0)
+    return ctx.elementwise("gelu", layer, gelu, z)
 
 
 def residual_layer_norm(
@@ -156,9 +176,19 @@ def residual_layer_norm(
 
     Site ``residual`` (of block ``residual_layer``; None for the embedding sum) then ``layernorm`` (of block
     ``norm_layer``; None for ``ln_f``). Returns ``(x + delta, layer_norm(x + delta))``.
+
+    Under LAMP at ``"residual"`` the rule ranks the components of each token's sum by their first-order
+    contribution to the LayerNorm's output, ``‖J_LN(ẑ)[:, j]‖₂·|ẑ_j|``
+    (:class:`lampnum.lamp.LayerNormResidual` with gain ``g``), and recomputes the selected ``x_j + delta_j``
+    in float64 (the branch output itself is not recomputed); stats key: ``(residual_layer, "residual")``.
     """
-    x = ctx.elementwise("residual", residual_layer, np.add, x, delta)
-    return x, ctx.elementwise("layernorm", norm_layer, layer_norm, x, g, b, eps)
+    s = ctx.elementwise("residual", residual_layer, np.add, x, delta)
+    site = ctx.lamp("residual")
+    if site is not None:
+        t0 = time.perf_counter()
+        result = LayerNormResidual(site.config, g, eps=eps).apply(x, delta, s, rng=ctx.rng("residual"))
+        s = ctx.lamp_done(residual_layer, "residual", result, t0)
+    return s, ctx.elementwise("layernorm", norm_layer, layer_norm, s, g, b, eps)
 
 
 def lm_head(h: np.ndarray, w: np.ndarray, ctx: Context) -> np.ndarray:
@@ -205,7 +235,8 @@ def attention(
 
 def mlp(x: np.ndarray, p: Mapping[str, np.ndarray], ctx: Context, layer: int) -> np.ndarray:
     """The feed-forward network of block ``layer``: [..., n_seq, n_embd] -> [..., n_seq, n_embd]."""
-    h = gelu_fc(x, p["mlp.c_fc.weight"], p["mlp.c_fc.bias"], ctx, layer)  # -> [..., n_seq, n_inner]
+    w_proj = p["mlp.c_proj.weight"]
+    h = gelu_fc(x, p["mlp.c_fc.weight"], p["mlp.c_fc.bias"], ctx, layer, w_proj)  # -> [..., n_seq, n_inner]
     return ctx.linear("mlp_proj", layer, h, p["mlp.c_proj.weight"], p["mlp.c_proj.bias"])
 
 

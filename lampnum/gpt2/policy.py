@@ -60,8 +60,9 @@ ELEMENTWISE_SITES = ("softmax", "gelu", "layernorm", "residual")
 WEIGHT_SITES = ("qkv", "attn_proj", "fc", "mlp_proj")
 #: The compositions LAMP can be applied to (``Policy.with_lamp``); see :data:`LAMP_IMPLEMENTED`.
 LAMP_SITES = ("score", "fc", "residual", "lm_head")
-#: The LAMP sites the forward pass implements so far (softmax∘score, softmax∘lm_head).
-LAMP_IMPLEMENTED = ("score", "lm_head")
+#: The LAMP sites the forward pass implements (all of them).
+LAMP_IMPLEMENTED = LAMP_SITES
+_SOFTMAX_SITES = ("score", "lm_head")  # where the softmax-only rules (mass, relaxed, length) apply
 PRESETS = ("fp64", "fp32", "bf16", "bf16-acc", "fp16", "e4m3-weights", "paper")
 _DTYPES = ("float64", "float32")
 
@@ -233,16 +234,22 @@ class Policy:
         Sites: ``"score"`` (attention softmax∘QKᵀ: the rule selects from the low-precision *scaled* scores
         of each query row, over its causal entries; the selected ``q·k`` are recomputed by ``high`` and
         scaled, then the softmax is applied) and ``"lm_head"`` (output softmax∘logits: the rule selects over
-        the vocabulary of each position; the selected ``h·w_v`` are recomputed). ``"fc"`` and
-        ``"residual"`` are not implemented yet (``ValueError``).
+        the vocabulary of each position; the selected ``h·w_v`` are recomputed); ``"fc"`` (GELU∘fc looking
+        ahead to mlp_proj: fc outputs ranked per token by ``‖W_proj[j, :]‖₂·|GELU′(ẑ_j)|·|ẑ_j|``, the
+        selected ``x·W_fc[:, j] + b_j`` recomputed) and ``"residual"`` (LayerNorm∘residual: components of each
+        token's residual sum ranked by ``‖J_LN[:, j]‖₂·|ẑ_j|``, the selected ``x_j + δ_j`` recomputed in
+        float64). The softmax-only rules (mass, relaxed, length) and indicators other than "strict" are
+        refused at fc and residual (``ValueError``).
 
         ``rule``, ``tau``, ``mu``, ``rate``, ``length_ref``, ``indicator``: as :func:`lampnum.lamp.select`
         (checked here: a bad value raises ``ValueError``, a missing or unused parameter ``TypeError``).
         ``ablation="random"`` recomputes, per row, as many components as the rule selects, at uniformly random
         valid positions (drawn from ``numpy.random.default_rng(seed)``, fresh for every forward pass).
         ``high``: the recompute precision, a :class:`lampnum.MatmulSpec`, or None for float64 (exact
-        products of float32 operands, sequential float64 sum). The corrected values are rounded to the
-        working dtype before the next stage.
+        products of float32 operands, sequential float64 sum). Recomputation reads the operands as the
+        working dtype holds them: an ``input`` rounding of the site's low-precision spec is not applied
+        (pass ``high=MatmulSpec(input=...)`` to keep it). The corrected values are rounded to the working
+        dtype before the next stage.
         """
         _check_lamp_site(site)
         if ablation not in (None, "random"):
@@ -257,6 +264,13 @@ class Policy:
             random=ablation == "random",
             high=high,
         )
+        if site not in _SOFTMAX_SITES and (
+            rule in ("mass", "relaxed", "length") or indicator not in (None, "strict")
+        ):
+            raise ValueError(
+                f"rule {rule!r} (indicator {indicator!r}) is defined for softmax compositions only; "
+                f"LAMP at {site!r} takes strict, top_mu, budget (indicator 'strict'), none or all"
+            )
         if config.needs_bound:
             raise ValueError(
                 "the bound-aware rule or indicator needs bounds the forward pass does not supply"

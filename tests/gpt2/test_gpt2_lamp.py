@@ -1,4 +1,5 @@
-"""LAMP in the GPT-2 forward pass: ``Policy.with_lamp`` at softmax∘score and softmax∘lm_head.
+"""LAMP in the GPT-2 forward pass: ``Policy.with_lamp`` at softmax∘score, softmax∘lm_head, GELU∘fc and
+LayerNorm∘residual.
 
 The shipped model runs on one 128-token row of its held-out tokens under ``Policy.preset("paper", m_bits=7)``
 (QKᵀ accumulated with 7 mantissa bits, everything else float32); the exact-count checks use the tiny random
@@ -183,8 +184,10 @@ def test_ablation_is_reproducible_by_seed(
     ("args", "kwargs", "error", "match"),
     [
         (("attention", "strict"), {"tau": 0.5}, ValueError, "unknown LAMP site"),
-        (("fc", "strict"), {"tau": 0.5}, ValueError, "not implemented yet"),
-        (("residual", "strict"), {"tau": 0.5}, ValueError, "not implemented yet"),
+        (("fc", "mass"), {"tau": 1.5}, ValueError, "softmax compositions only"),
+        (("residual", "relaxed"), {"tau": 0.5}, ValueError, "softmax compositions only"),
+        (("residual", "top_mu"), {"mu": 2, "indicator": "probability"}, ValueError, "softmax compositions"),
+        (("fc", "strict"), {"tau": -0.5}, ValueError, "tau must lie in"),
         (("score", "strict"), {"tau": -1.0}, ValueError, "tau must lie in"),
         (("score", "mass"), {"tau": 3.0}, ValueError, "tau must lie in"),
         (("score", "strict"), {"tau": float("nan")}, ValueError, "tau must lie in"),
@@ -209,3 +212,61 @@ def test_with_lamp_keeps_the_policy_and_marks_it_non_native(make_model: Callable
     assert fp32.is_native and not lamp.is_native and not fp32.lamp
     assert set(lamp.lamp) == {"score"} and lamp.matmul == fp32.matmul
     assert set(lamp.with_lamp("lm_head", "all").lamp) == {"score", "lm_head"}
+
+
+def test_fc_none_and_all(tiny_model: GPT2) -> None:
+    ids = np.arange(12).reshape(1, 12)
+    fp32 = Policy.preset("fp32")
+    np.testing.assert_array_equal(
+        tiny_model.logits(ids, fp32.with_lamp("fc", "none")), tiny_model.logits(ids, fp32)
+    )
+    out = tiny_model.run(ids, fp32.with_lamp("fc", "all"))
+    # recompute = float64 sum of exact products, bias last, rounded to float32: the emulated fp64 product
+    np.testing.assert_array_equal(out.logits, tiny_model.logits(ids, fp32.with_site("fc", FP64_ACC)))
+    assert out.recompute_rate == 1.0 and out.multiply_add_fraction == 1.0
+
+
+def test_residual_none_and_all(tiny_model: GPT2) -> None:
+    ids = np.arange(12).reshape(1, 12)
+    bf16 = Policy.preset("bf16")  # float64 working dtype, residual sums rounded to bf16
+    plain = tiny_model.logits(ids, bf16)
+    np.testing.assert_array_equal(tiny_model.logits(ids, bf16.with_lamp("residual", "none")), plain)
+    out = tiny_model.logits(ids, bf16.with_lamp("residual", "all"))
+    np.testing.assert_array_equal(out, tiny_model.logits(ids, bf16.with_site("residual", None)))
+    assert not np.array_equal(out, plain)
+
+
+def test_fc_and_residual_counts(tiny_model: GPT2) -> None:
+    config, mu, n = tiny_model.config, 5, 12
+    ids = np.arange(2 * n).reshape(2, n) % config.vocab_size
+    policy = Policy.preset("bf16").with_lamp("fc", "top_mu", mu=mu).with_lamp("residual", "top_mu", mu=mu)
+    stats = tiny_model.run(ids, policy).stats
+    tokens = 2 * n
+    for layer in range(config.n_layer):
+        fc = stats.lamp[(layer, "fc")]
+        assert (fc.selected, fc.valid, fc.total, fc.inner) == (
+            tokens * mu,
+            tokens * config.n_inner,
+            tokens * config.n_inner,
+            config.n_embd,
+        )
+        res = stats.lamp[(layer, "residual")]  # two residual sums per block
+        assert (res.selected, res.valid, res.inner) == (2 * tokens * mu, 2 * tokens * config.n_embd, 1)
+        assert stats.recompute_rate[(layer, "residual")] == mu / config.n_embd
+    embed = stats.lamp[(None, "residual")]
+    assert (embed.selected, embed.valid) == (tokens * mu, tokens * config.n_embd)
+    assert stats.overall_recompute_rate("fc") == mu / config.n_inner
+
+
+def test_fc_ablation_selects_the_same_count_per_row(tiny_model: GPT2) -> None:
+    ids = np.arange(16).reshape(1, 16)
+    bf16 = Policy.preset("bf16")
+    rule = tiny_model.run(ids, bf16.with_lamp("fc", "strict", tau=0.01), keep_masks=True).stats.masks
+    ablation = tiny_model.run(
+        ids, bf16.with_lamp("fc", "strict", tau=0.01, ablation="random", seed=3), keep_masks=True
+    ).stats.masks
+    assert rule is not None and ablation is not None
+    (a,), (b,) = rule[(0, "fc")], ablation[(0, "fc")]
+    assert 0 < a.sum() < a.size
+    np.testing.assert_array_equal(a.sum(axis=-1), b.sum(axis=-1))
+    assert not np.array_equal(a, b)
