@@ -23,13 +23,24 @@ from lampnum.gpt2.config import GPT2Config
 from lampnum.gpt2.errors import CheckpointError, ConfigError, SafetensorsError
 from lampnum.gpt2.generate import generate
 from lampnum.gpt2.model import GPT2, RunResult
-from lampnum.gpt2.policy import ELEMENTWISE_SITES, MATMUL_SITES, PRESETS, Context, Policy, RunStats
+from lampnum.gpt2.policy import (
+    ELEMENTWISE_SITES,
+    LAMP_SITES,
+    MATMUL_SITES,
+    PRESETS,
+    Context,
+    LampSite,
+    Policy,
+    RunStats,
+)
 from lampnum.gpt2.tokenizer import Tokenizer, load_tokenizer
 from lampnum.gpt2.weights import read_checkpoint
 
 __all__ = [
     "ELEMENTWISE_SITES",
     "GPT2",
+    "LAMP_SITES",
+    "LampSite",
     "MATMUL_SITES",
     "PRESETS",
     "CheckpointError",

@@ -24,6 +24,7 @@ import numpy as np
 from lampnum.gpt2.config import GPT2Config
 from lampnum.gpt2.policy import WEIGHT_SITES, Context, Policy, RunStats, quantize_weight
 from lampnum.gpt2.weights import check_params
+from lampnum.lamp import AttentionScores, GeluFc, LayerNormResidual, LogitsSoftmax
 
 __all__ = [
     "GPT2",
@@ -36,6 +37,7 @@ __all__ = [
     "gelu",
     "gelu_fc",
     "gpt2",
+    "lamp_scores",
     "layer_norm",
     "lm_head",
     "mlp",
@@ -109,12 +111,55 @@ def attention_probs(q: np.ndarray, k: np.ndarray, ctx: Context, layer: int, scal
     own positions) -> [..., n_head, n_q, n_k]. Sites ``score`` then ``softmax`` (which includes the scaling).
     """
     z = ctx.matmul("score", layer, q, np.swapaxes(k, -1, -2))  # [..., n_head, n_q, n_k]
-    return ctx.elementwise("softmax", layer, _causal_softmax, z, scale)
+    if ctx.lamp("score") is None:
+        return ctx.elementwise("softmax", layer, _causal_softmax, z, scale)
+    s = lamp_scores(q, k, z, ctx, layer, scale)
+    return ctx.elementwise("softmax", layer, _causal_softmax, s, 1.0)
 
 
-def gelu_fc(x: np.ndarray, w: np.ndarray, b: np.ndarray, ctx: Context, layer: int) -> np.ndarray:
-    """GELU∘fc: ``gelu(x @ w + b)``, [..., n_seq, n_embd] -> [..., n_seq, n_inner]; sites ``fc``, ``gelu``."""
-    return ctx.elementwise("gelu", layer, gelu, ctx.linear("fc", layer, x, w, b))
+def lamp_scores(
+    q: np.ndarray, k: np.ndarray, z: np.ndarray, ctx: Context, layer: int, scale: float
+) -> np.ndarray:
+    """LAMP at softmax∘score: the scaled scores ``scale·z`` with the entries the policy's rule selects (from
+    the low-precision scaled scores, per query row, over the causal entries) replaced by ``scale·(q·k)``
+    recomputed in the rule's high precision, rounded to the working dtype.
+
+    ``scale`` is first converted to the working dtype and ``z·scale`` computed there, exactly as the softmax
+    without LAMP computes it: unselected entries (everything, under rule "none") are bit for bit the same.
+    """
+    t0 = time.perf_counter()
+    site = ctx.lamp("score")
+    assert site is not None
+    factor = z.dtype.type(scale)
+    result = AttentionScores(site.config).apply(
+        q, k, z * factor, causal=True, scale=float(factor), rng=ctx.rng("score")
+    )
+    return ctx.lamp_done(layer, "score", result, t0)
+
+
+def gelu_fc(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    ctx: Context,
+    layer: int,
+    w_proj: np.ndarray | None = None,
+) -> np.ndarray:
+    """GELU∘fc: ``gelu(x @ w + b)``, [..., n_seq, n_embd] -> [..., n_seq, n_inner]; sites ``fc``, ``gelu``.
+
+    Under LAMP at ``"fc"`` the rule ranks the fc outputs of each token by their first-order contribution to
+    mlp_proj's output, ``‖w_proj[j, :]‖₂·|GELU′(ẑ_j)|·|ẑ_j|`` (:class:`lampnum.lamp.GeluFc`; ``w_proj``
+    [n_inner, n_embd], required then), and recomputes the selected ``x·w[:, j] + b_j`` in its high precision.
+    """
+    z = ctx.linear("fc", layer, x, w, b)
+    site = ctx.lamp("fc")
+    if site is not None:
+        if w_proj is None:
+            raise ValueError("LAMP at 'fc' looks ahead to mlp_proj: pass its weight as w_proj")
+        t0 = time.perf_counter()
+        result = GeluFc(site.config, w_proj).apply(x, w, b, z, rng=ctx.rng("fc"))
+        z = ctx.lamp_done(layer, "fc", result, t0)
+    return ctx.elementwise("gelu", layer, gelu, z)
 
 
 def residual_layer_norm(
@@ -131,17 +176,35 @@ def residual_layer_norm(
 
     Site ``residual`` (of block ``residual_layer``; None for the embedding sum) then ``layernorm`` (of block
     ``norm_layer``; None for ``ln_f``). Returns ``(x + delta, layer_norm(x + delta))``.
+
+    Under LAMP at ``"residual"`` the rule ranks the components of each token's sum by their first-order
+    contribution to the LayerNorm's output, ``‖J_LN(ẑ)[:, j]‖₂·|ẑ_j|``
+    (:class:`lampnum.lamp.LayerNormResidual` with gain ``g``), and recomputes the selected ``x_j + delta_j``
+    in float64 (the branch output itself is not recomputed); stats key: ``(residual_layer, "residual")``.
     """
-    x = ctx.elementwise("residual", residual_layer, np.add, x, delta)
-    return x, ctx.elementwise("layernorm", norm_layer, layer_norm, x, g, b, eps)
+    s = ctx.elementwise("residual", residual_layer, np.add, x, delta)
+    site = ctx.lamp("residual")
+    if site is not None:
+        t0 = time.perf_counter()
+        result = LayerNormResidual(site.config, g, eps=eps).apply(x, delta, s, rng=ctx.rng("residual"))
+        s = ctx.lamp_done(residual_layer, "residual", result, t0)
+    return s, ctx.elementwise("layernorm", norm_layer, layer_norm, s, g, b, eps)
 
 
 def lm_head(h: np.ndarray, w: np.ndarray, ctx: Context) -> np.ndarray:
     """Logits ``h @ wᵀ``: [..., n_seq, n_embd] -> [..., n_seq, vocab_size]. Site ``lm_head``.
 
     ``w`` [vocab_size, n_embd] is the tied ``wte.weight``, or ``lm_head.weight`` when the config unties them.
+    Under LAMP at ``"lm_head"`` the rule selects logits per position over the vocabulary (as the output
+    softmax will read them) and the selected ``h·w_v`` are recomputed in its high precision.
     """
-    return ctx.matmul("lm_head", None, h, w.T)
+    logits = ctx.matmul("lm_head", None, h, w.T)
+    site = ctx.lamp("lm_head")
+    if site is None:
+        return logits
+    t0 = time.perf_counter()
+    result = LogitsSoftmax(site.config).apply(h, w.T, logits, rng=ctx.rng("lm_head"))
+    return ctx.lamp_done(None, "lm_head", result, t0)
 
 
 def attention(
@@ -172,7 +235,8 @@ def attention(
 
 def mlp(x: np.ndarray, p: Mapping[str, np.ndarray], ctx: Context, layer: int) -> np.ndarray:
     """The feed-forward network of block ``layer``: [..., n_seq, n_embd] -> [..., n_seq, n_embd]."""
-    h = gelu_fc(x, p["mlp.c_fc.weight"], p["mlp.c_fc.bias"], ctx, layer)  # -> [..., n_seq, n_inner]
+    w_proj = p["mlp.c_proj.weight"]
+    h = gelu_fc(x, p["mlp.c_fc.weight"], p["mlp.c_fc.bias"], ctx, layer, w_proj)  # -> [..., n_seq, n_inner]
     return ctx.linear("mlp_proj", layer, h, p["mlp.c_proj.weight"], p["mlp.c_proj.bias"])
 
 
@@ -248,6 +312,16 @@ class RunResult:
     logits: np.ndarray
     stats: RunStats
 
+    @property
+    def recompute_rate(self) -> float:
+        """LAMP's overall recompute rate: selected / valid components over every LAMP site and layer."""
+        return self.stats.overall_recompute_rate()
+
+    @property
+    def multiply_add_fraction(self) -> float:
+        """Recomputed multiply-adds over the full multiply-adds of the LAMP sites' products."""
+        return self.stats.overall_multiply_add_fraction()
+
 
 class GPT2:
     """A GPT-2 model: its :class:`GPT2Config` and parameters (canonical names, stored dtypes), validated.
@@ -298,9 +372,12 @@ class GPT2:
         """Logits [..., n_seq, vocab_size] for ``ids`` [..., n_seq]; ``policy=None``: float64 reference."""
         return self.forward(ids, policy)[0]
 
-    def run(self, ids: object, policy: Policy | None = None) -> RunResult:
-        """Logits plus per-site timings (and, under LAMP policies, recompute rates) of one forward pass."""
-        stats = RunStats()
+    def run(self, ids: object, policy: Policy | None = None, *, keep_masks: bool = False) -> RunResult:
+        """Logits plus per-site timings (and, under LAMP policies, recompute rates) of one forward pass.
+
+        ``keep_masks``: also keep LAMP's recompute masks in ``stats.masks`` (memory: one boolean per score).
+        """
+        stats = RunStats(masks={} if keep_masks else None)
         t0 = time.perf_counter()
         logits, _ = self.forward(ids, policy, stats=stats)
         stats.total_seconds = time.perf_counter() - t0

@@ -38,9 +38,13 @@ import numpy as np
 import lampnum as ln
 from lampnum.emulate import MatmulSpec
 from lampnum.formats import Format, as_format
+from lampnum.lamp import LampConfig, LampResult
 
 __all__ = [
     "ELEMENTWISE_SITES",
+    "LAMP_SITES",
+    "LampCount",
+    "LampSite",
     "MATMUL_SITES",
     "PRESETS",
     "WEIGHT_SITES",
@@ -54,6 +58,11 @@ MATMUL_SITES = ("qkv", "score", "value", "attn_proj", "fc", "mlp_proj", "lm_head
 ELEMENTWISE_SITES = ("softmax", "gelu", "layernorm", "residual")
 #: Sites whose right operand is a weight matrix (the targets of ``Policy.weights``).
 WEIGHT_SITES = ("qkv", "attn_proj", "fc", "mlp_proj")
+#: The compositions LAMP can be applied to (``Policy.with_lamp``); see :data:`LAMP_IMPLEMENTED`.
+LAMP_SITES = ("score", "fc", "residual", "lm_head")
+#: The LAMP sites the forward pass implements (all of them).
+LAMP_IMPLEMENTED = LAMP_SITES
+_SOFTMAX_SITES = ("score", "lm_head")  # where the softmax-only rules (mass, relaxed, length) apply
 PRESETS = ("fp64", "fp32", "bf16", "bf16-acc", "fp16", "e4m3-weights", "paper")
 _DTYPES = ("float64", "float32")
 
@@ -92,6 +101,33 @@ def _check(site: str, value: Any, dtype: str) -> Any:
 
 
 @dataclass(frozen=True)
+class LampSite:
+    """LAMP at one composition: the rule (:class:`lampnum.lamp.LampConfig`) and the seed of the ablation.
+
+    ``seed`` seeds a fresh ``numpy.random.Generator`` at the start of every forward pass (one per site), so
+    runs of the random ablation are reproducible; rules other than the ablation draw nothing.
+    """
+
+    config: LampConfig
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.config, LampConfig):
+            raise TypeError(f"config must be a lampnum.lamp.LampConfig, got {type(self.config).__name__}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
+
+
+def _check_lamp_site(site: Any) -> None:
+    if site in LAMP_SITES and site not in LAMP_IMPLEMENTED:
+        raise ValueError(
+            f"LAMP at {site!r} is not implemented yet; implemented LAMP sites: {LAMP_IMPLEMENTED}"
+        )
+    if site not in LAMP_SITES:
+        raise ValueError(f"unknown LAMP site {site!r}; LAMP sites are {LAMP_SITES}")
+
+
+@dataclass(frozen=True)
 class Policy:
     """How each site of the forward pass is computed (see the module docstring for the semantics).
 
@@ -106,6 +142,7 @@ class Policy:
     elementwise: Mapping[str, Format | None] = field(default_factory=dict)
     layers: Mapping[int, Mapping[str, Value]] = field(default_factory=dict)
     weights: Format | None = None
+    lamp: Mapping[str, LampSite] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.dtype not in _DTYPES:
@@ -133,6 +170,11 @@ class Policy:
         if weights is not None and self.dtype == "float32" and not _fits_fp32(weights):
             raise ValueError(f"weights in {weights} cannot be held exactly by float32 working arrays")
         object.__setattr__(self, "weights", weights)
+        for site, value in self.lamp.items():
+            _check_lamp_site(site)
+            if not isinstance(value, LampSite):
+                raise TypeError(f"lamp[{site!r}] must be a LampSite, got {type(value).__name__}")
+        object.__setattr__(self, "lamp", freeze(dict(self.lamp)))
 
     def spec(self, site: str, layer: int | None) -> MatmulSpec | None:
         """The MatmulSpec of product ``site`` in block ``layer`` (None: native BLAS in the working dtype)."""
@@ -152,7 +194,7 @@ class Policy:
     def is_native(self) -> bool:
         """True when no site is emulated or rounded: the policy is plain numpy in ``dtype`` (fp64, fp32)."""
         tables = [self.matmul, self.elementwise, *self.layers.values()]
-        return self.weights is None and all(v is None for t in tables for v in t.values())
+        return self.weights is None and not self.lamp and all(v is None for t in tables for v in t.values())
 
     def with_site(
         self, site: str, value: Value, layers: Iterable[int] | None = None, name: str | None = None
@@ -171,6 +213,74 @@ class Policy:
                 new.setdefault(layer, {})[site] = value
             kw["layers"] = new
         return replace(self, **kw)
+
+    def with_lamp(
+        self,
+        site: str,
+        rule: str,
+        *,
+        tau: float | None = None,
+        mu: int | None = None,
+        rate: float | None = None,
+        ablation: str | None = None,
+        high: MatmulSpec | None = None,
+        seed: int = 0,
+        length_ref: float | None = None,
+        indicator: str | None = None,
+        name: str | None = None,
+    ) -> Policy:
+        """A copy with LAMP at composition ``site`` (every layer), replacing any LAMP already there.
+
+        Sites: ``"score"`` (attention softmax∘QKᵀ: the rule selects from the low-precision *scaled* scores
+        of each query row, over its causal entries; the selected ``q·k`` are recomputed by ``high`` and
+        scaled, then the softmax is applied) and ``"lm_head"`` (output softmax∘logits: the rule selects over
+        the vocabulary of each position; the selected ``h·w_v`` are recomputed); ``"fc"`` (GELU∘fc looking
+        ahead to mlp_proj: fc outputs ranked per token by ``‖W_proj[j, :]‖₂·|GELU′(ẑ_j)|·|ẑ_j|``, the
+        selected ``x·W_fc[:, j] + b_j`` recomputed) and ``"residual"`` (LayerNorm∘residual: components of each
+        token's residual sum ranked by ``‖J_LN[:, j]‖₂·|ẑ_j|``, the selected ``x_j + δ_j`` recomputed in
+        float64). The softmax-only rules (mass, relaxed, length) and indicators other than "strict" are
+        refused at fc and residual (``ValueError``).
+
+        ``rule``, ``tau``, ``mu``, ``rate``, ``length_ref``, ``indicator``: as :func:`lampnum.lamp.select`
+        (checked here: a bad value raises ``ValueError``, a missing or unused parameter ``TypeError``).
+        ``ablation="random"`` recomputes, per row, as many components as the rule selects, at uniformly random
+        valid positions (drawn from ``numpy.random.default_rng(seed)``, fresh for every forward pass).
+        ``high``: the recompute precision, a :class:`lampnum.MatmulSpec`, or None for float64 (exact
+        products of float32 operands, sequential float64 sum). Recomputation reads the operands as the
+        working dtype holds them: an ``input`` rounding of the site's low-precision spec is not applied
+        (pass ``high=MatmulSpec(input=...)`` to keep it). The corrected values are rounded to the working
+        dtype before the next stage.
+        """
+        _check_lamp_site(site)
+        if ablation not in (None, "random"):
+            raise ValueError(f"ablation must be None or 'random', got {ablation!r}")
+        config = LampConfig(
+            rule,
+            tau=tau,
+            mu=mu,
+            rate=rate,
+            length_ref=length_ref,
+            indicator=indicator,
+            random=ablation == "random",
+            high=high,
+        )
+        if site not in _SOFTMAX_SITES and (
+            rule in ("mass", "relaxed", "length") or indicator not in (None, "strict")
+        ):
+            raise ValueError(
+                f"rule {rule!r} (indicator {indicator!r}) is defined for softmax compositions only; "
+                f"LAMP at {site!r} takes strict, top_mu, budget (indicator 'strict'), none or all"
+            )
+        if config.needs_bound:
+            raise ValueError(
+                "the bound-aware rule or indicator needs bounds the forward pass does not supply"
+            )
+        label = f"{rule}" + ("" if tau is None else f"(tau={tau})") + ("+random" if ablation else "")
+        return replace(
+            self,
+            name=name or f"{self.name}+lamp[{site}:{label}]",
+            lamp={**self.lamp, site: LampSite(config, seed)},
+        )
 
     @classmethod
     def preset(cls, name: str, *, m_bits: int | None = None) -> Policy:
@@ -235,22 +345,80 @@ def quantize_weight(w: np.ndarray, fmt: Format) -> np.ndarray:
 
 
 @dataclass
+class LampCount:
+    """LAMP's accounting at one (layer, site), summed over calls: ``selected`` components recomputed out of
+    ``valid`` existing ones (causal entries); ``total`` components in the full product, each of ``inner``
+    multiply-adds."""
+
+    selected: int = 0
+    valid: int = 0
+    total: int = 0
+    inner: int = 0
+
+    def add(self, result: LampResult) -> None:
+        self.selected += result.selected
+        self.valid += result.valid
+        self.total += result.total
+        self.inner = result.inner
+
+
+Key = tuple[int | None, str]  # (layer, site); layer None outside the blocks
+
+
+@dataclass
 class RunStats:
     """What one forward pass measured.
 
     ``seconds`` and ``calls`` are per site, summed over layers (an elementwise site's time includes its
-    rounding). ``recompute_rate`` maps ``(layer, site)`` to the fraction of components recomputed in high
-    precision; policies without look-ahead leave it empty (LAMP fills it).
+    rounding; LAMP's selection and recomputation are timed as ``"lamp:<site>"``). ``lamp`` maps
+    ``(layer, site)`` (layer None for ``lm_head``) to LAMP's counts; from them, ``recompute_rate`` (selected
+    / valid) and ``multiply_add_fraction`` (recomputed multiply-adds / the full product's multiply-adds,
+    ``selected·inner / (total·inner)``) per ``(layer, site)``. Policies without LAMP leave them empty.
     """
 
     seconds: dict[str, float] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
-    recompute_rate: dict[tuple[int | None, str], float] = field(default_factory=dict)
+    recompute_rate: dict[Key, float] = field(default_factory=dict)
+    multiply_add_fraction: dict[Key, float] = field(default_factory=dict)
+    lamp: dict[Key, LampCount] = field(default_factory=dict)
     total_seconds: float = 0.0
+    #: When a dict (``GPT2.run(..., keep_masks=True)``): the boolean recompute masks of every LAMP step, per
+    #: ``(layer, site)`` in call order (score: [..., n_head, n_q, n_k]; lm_head: [..., n_seq, vocab_size]).
+    masks: dict[Key, list[np.ndarray]] | None = None
 
     def add(self, site: str, seconds: float) -> None:
         self.seconds[site] = self.seconds.get(site, 0.0) + seconds
         self.calls[site] = self.calls.get(site, 0) + 1
+
+    def add_lamp(self, layer: int | None, site: str, result: LampResult) -> None:
+        """Count one LAMP step at ``(layer, site)`` and update that key's rates."""
+        count = self.lamp.setdefault((layer, site), LampCount())
+        count.add(result)
+        if self.masks is not None:
+            self.masks.setdefault((layer, site), []).append(result.mask)
+        self.recompute_rate[(layer, site)] = count.selected / count.valid if count.valid else 0.0
+        self.multiply_add_fraction[(layer, site)] = count.selected / count.total if count.total else 0.0
+
+    def _sum(self, site: str | None) -> tuple[int, int, int, int]:
+        counts = [c for (_, s), c in self.lamp.items() if site is None or s == site]
+        selected = sum(c.selected for c in counts)
+        valid = sum(c.valid for c in counts)
+        return (
+            selected,
+            valid,
+            sum(c.selected * c.inner for c in counts),
+            sum(c.total * c.inner for c in counts),
+        )
+
+    def overall_recompute_rate(self, site: str | None = None) -> float:
+        """Selected / valid components over layers (and over sites when ``site`` is None); 0 if none."""
+        selected, valid, _, _ = self._sum(site)
+        return selected / valid if valid else 0.0
+
+    def overall_multiply_add_fraction(self, site: str | None = None) -> float:
+        """Recomputed multiply-adds / the LAMP sites' full-product multiply-adds, summed like the rate."""
+        _, _, done, full = self._sum(site)
+        return done / full if full else 0.0
 
 
 class Context:
@@ -266,6 +434,22 @@ class Context:
         self.policy = policy
         self.stats = stats
         self.dtype = np.dtype(policy.dtype)
+        self._rngs = {site: np.random.default_rng(v.seed) for site, v in policy.lamp.items()}
+
+    def lamp(self, site: str) -> LampSite | None:
+        """LAMP at composition ``site`` under the policy (None: no LAMP there)."""
+        return self.policy.lamp.get(site)
+
+    def rng(self, site: str) -> np.random.Generator:
+        """The generator of ``site``'s random ablation, seeded once per context (one forward pass)."""
+        return self._rngs[site]
+
+    def lamp_done(self, layer: int | None, site: str, result: LampResult, t0: float) -> np.ndarray:
+        """Record a LAMP step started at ``t0``; return its corrected values in the working dtype."""
+        if self.stats is not None:
+            self.stats.add_lamp(layer, site, result)
+        self._timed(f"lamp:{site}", t0)
+        return result.values.astype(self.dtype, copy=False)
 
     def _timed(self, site: str, t0: float) -> None:
         if self.stats is not None:
