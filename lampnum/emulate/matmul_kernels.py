@@ -65,9 +65,22 @@ def _products_into(block_sum, b_row, a_value, first_in_block, first_element, dep
 
 @njit(cache=True)
 def _accumulate_into(acc_row, block_sum, first_element, steps, step, acc_params, via_params, key_acc, mode,
-                     has_via, acc_plain):  # fmt: skip
-    """acc_row[n] = round_acc(acc_row[n] + block_sum[n]) (through the via register when the spec has one)."""
+                     has_via, acc_plain, scratch):  # fmt: skip
+    """acc_row[n] = round_acc(acc_row[n] + block_sum[n]) (through the via register when the spec has one).
+    Without a via register the row runs on the branch-free fast path first (see ``_fused_strict``)."""
     stochastic = mode >= 6
+    if not has_via and not acc_plain:
+        invalid = 0
+        for n in range(acc_row.shape[0]):
+            bits = random_bits_at(key_acc, np.uint64(first_element + n) * np.uint64(steps) + np.uint64(step)) \
+                if stochastic else _U0  # fmt: skip
+            scratch[n], valid = round_sum_normal(acc_row[n], block_sum[n], acc_params[0], acc_params[1],
+                                                 acc_params[3], mode, bits)  # fmt: skip
+            invalid += not valid
+        if invalid == 0:
+            for n in range(acc_row.shape[0]):
+                acc_row[n] = scratch[n]
+            return
     for n in range(acc_row.shape[0]):
         bits = random_bits_at(key_acc, np.uint64(first_element + n) * np.uint64(steps) + np.uint64(step)) \
             if stochastic else _U0  # fmt: skip
@@ -149,6 +162,7 @@ def _accumulate_tile(a, b, a_index, b_index, out, tile, block, product_params, b
     b_mat = b[b_index[t]]
     acc = np.zeros((row_stop - row_start, n_cols))
     block_sum = np.zeros(n_cols)
+    scratch = np.zeros(n_cols)
     depth = a_mat.shape[1]
     steps = (depth + block - 1) // block
     fused = block == 1 and not has_product and not has_via and not acc_plain
@@ -172,7 +186,7 @@ def _accumulate_tile(a, b, a_index, b_index, out, tile, block, product_params, b
                 _products_into(block_sum, b_mat[k], a_mat[row, k], k == k_start, first_element, depth, k,
                                product_params, block_params, key_product, mode, has_product, block_plain)  # fmt: skip
             _accumulate_into(acc[r], block_sum, first_element, steps, step, acc_params, via_params, key_acc, mode,
-                             has_via, acc_plain)  # fmt: skip
+                             has_via, acc_plain, scratch)  # fmt: skip
     out[t, row_start:row_stop] = acc
 
 
