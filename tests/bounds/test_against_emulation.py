@@ -83,7 +83,8 @@ def _float32_data(rng: np.random.Generator, shape: tuple[int, int], kind: str, f
     """Data with at most 24 significant bits (float32 values, kept as float64): ln.matmul needs exact products."""
     rows = [make_vector(rng, shape[1], kind, fmt) for _ in range(shape[0])]
     with np.errstate(over="ignore"):
-        return np.stack(rows).astype(np.float32).astype(np.float64).clip(-3e38, 3e38)
+        limit = float(np.float32(3e38))  # a float32 value itself: clipping must not add significant bits
+        return np.stack(rows).astype(np.float32).astype(np.float64).clip(-limit, limit)
 
 
 @settings(max_examples=examples(120))
