@@ -101,17 +101,18 @@ def _mass_prefix(s, order, s_min, tau, out_row):
 
 
 @njit(cache=True, nogil=True)
-def _bucket(p):
-    """0 for the largest probabilities: octave (−exponent) times 8 plus the next 3 mantissa bits, reversed."""
+def _bucket(p, bits):
+    """0 for the largest probabilities: octave (−exponent) times 8 plus the next 3 mantissa bits, reversed.
+
+    For 0 < p < 1 with p = m·2^e (m in [1/2, 1)) this is ``−e·8 + 7 − ⌊(m − 1/2)·16⌋`` capped at the last
+    bucket, read straight off ``bits`` (p's IEEE bits as int64): (biased exponent·8 + 3 leading mantissa bits) = bits >> 49, and
+    −e = 1022 − biased exponent (no libm frexp per entry)."""
     if p <= 0.0:
         return _OCTAVES * _SPLIT - 1
     if p >= 1.0:
         return 0
-    mantissa, exponent = math.frexp(p)  # p = mantissa·2^exponent, mantissa in [1/2, 1)
-    octave = -exponent
-    if octave >= _OCTAVES:
-        return _OCTAVES * _SPLIT - 1
-    return octave * _SPLIT + (_SPLIT - 1 - int((mantissa - 0.5) * 2 * _SPLIT))
+    top = np.int64(8 * 1022 + _SPLIT - 1) - (bits >> 49)
+    return min(top, _OCTAVES * _SPLIT - 1)
 
 
 @njit(cache=True, nogil=True)
@@ -132,6 +133,8 @@ def _mass(valid, e, probs, tau, count, exhaustive, out):  # pragma: no cover - c
     mass = np.zeros(buckets)
     filled = np.zeros(buckets, dtype=np.bool_)
     slot = np.empty(n, dtype=np.int64)
+    s_bits = s.view(np.int64)
+    gathered = np.empty(n, dtype=np.int64)
     for r in range(rows):
         if count[r] == 0:
             continue
@@ -141,22 +144,23 @@ def _mass(valid, e, probs, tau, count, exhaustive, out):  # pragma: no cover - c
                 if valid[r, j]:
                     total += e[r, j]
         s_min = np.inf
+        if not exhaustive:  # the buckets' masses in the same pass as the probabilities
+            mass[:] = 0.0
+            filled[:] = False
         for j in range(n):
             if valid[r, j]:
                 s[j] = probs[r, j] if given else e[r, j] / total
                 s_min = min(s_min, s[j])
+                if not exhaustive:
+                    b = _bucket(s[j], s_bits[j])
+                    slot[j] = b
+                    mass[b] += s[j]
+                    filled[b] = True
         if not 2.0 * s_min < 2.0 - tau:
             continue
         target = 2.0 - tau - 2.0 * s_min
         stopped, picked = False, 0
         if not exhaustive:
-            mass[:] = 0.0
-            filled[:] = False
-            for j in range(n):
-                if valid[r, j]:
-                    slot[j] = _bucket(s[j])
-                    mass[slot[j]] += s[j]
-                    filled[slot[j]] = True
             last, acc = buckets - 1, 0.0
             for b in range(buckets):
                 acc += mass[b]
@@ -167,13 +171,9 @@ def _mass(valid, e, probs, tau, count, exhaustive, out):  # pragma: no cover - c
                     break
             for j in range(n):
                 if valid[r, j] and slot[j] <= last:
+                    gathered[picked] = j
                     picked += 1
-            candidates = np.empty(picked, dtype=np.int64)
-            c = 0
-            for j in range(n):
-                if valid[r, j] and slot[j] <= last:
-                    candidates[c] = j
-                    c += 1
+            candidates = gathered[:picked]
             order = candidates[np.argsort(-s[candidates], kind="mergesort")]
             stopped = _mass_prefix(s, order, s_min, tau, out[r])
         if not stopped and picked < count[r]:
