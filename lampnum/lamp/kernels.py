@@ -18,9 +18,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 
 import numpy as np
 from numba import get_num_threads, njit
+
+from . import rules
 
 __all__ = [
     "row_rule",
@@ -346,3 +349,95 @@ def dots_at(a, bt, ia, ib, i, j, out):  # pragma: no cover - compiled
         for k in range(a.shape[2]):
             acc += np.float64(a[x, p, k]) * np.float64(bt[y, q, k])
         out[t] = acc
+
+
+@njit(cache=True, nogil=True)
+def _gather_at_least(key, valid, cut, values):  # pragma: no cover - compiled
+    """Write the valid keys ``>= cut`` into ``values`` in C order; return their number."""
+    m = 0
+    for r in range(key.shape[0]):
+        for j in range(key.shape[1]):
+            if valid[r, j] and key[r, j] >= cut:
+                values[m] = key[r, j]
+                m += 1
+    return m
+
+
+@njit(cache=True, nogil=True)
+def _above_kth(key, valid, kth, out):  # pragma: no cover - compiled
+    """``out = valid & (key > kth)``; return (its count, the number of valid keys equal to kth)."""
+    greater, ties = 0, 0
+    for r in range(key.shape[0]):
+        for j in range(key.shape[1]):
+            v = valid[r, j] and key[r, j] > kth
+            out[r, j] = v
+            if v:
+                greater += 1
+            elif valid[r, j] and key[r, j] == kth:
+                ties += 1
+    return greater, ties
+
+
+@njit(cache=True, nogil=True)
+def _take_ties(key, valid, kth, quota, out):  # pragma: no cover - compiled
+    """Select the first ``quota`` valid keys equal to kth in C order."""
+    for r in range(key.shape[0]):
+        for j in range(key.shape[1]):
+            if quota <= 0:
+                return
+            if valid[r, j] and key[r, j] == kth:
+                out[r, j] = True
+                quota -= 1
+
+
+def budget(key: np.ndarray, valid: np.ndarray, rate: float) -> np.ndarray:
+    """:func:`lampnum.lamp.rules.budget` on C-contiguous (R, n) ``key`` (float64) and ``valid``: the same
+    candidates (valid keys at or above the same sampled cut, or all valid keys), the same k-th largest value
+    and the same ties (first by flat C order), gathered and marked in parallel Numba passes over row blocks."""
+    n_valid = int(np.count_nonzero(valid))
+    k = math.floor(Fraction(rate) * n_valid + Fraction(1, 2))
+    if k <= 0:
+        return np.zeros(key.shape, dtype=bool)
+    if k >= n_valid:
+        return valid.copy()
+    rows = key.shape[0]
+    flat, live = key.reshape(-1), valid.reshape(-1)
+    cut = -np.inf  # every valid entry
+    if n_valid > rules._SAMPLE_FROM:
+        at = np.random.default_rng(0).integers(0, flat.size, rules._SAMPLE)
+        sample = flat[at][live[at]]
+        keep = min(sample.size, 2 * math.ceil(sample.size * k / n_valid) + 16)
+        if keep < sample.size:
+            cut = float(np.partition(sample, sample.size - keep)[sample.size - keep])
+    buffer = np.empty(flat.size)
+    def gather(threshold: float) -> np.ndarray:
+        found: dict[int, int] = {}
+
+        def work(block: slice) -> None:
+            start = block.start * key.shape[1]
+            found[block.start] = _gather_at_least(key[block], valid[block], threshold, buffer[start:])
+
+        in_blocks(rows, work)
+        n = key.shape[1]
+        return np.concatenate([buffer[a * n : a * n + m] for a, m in sorted(found.items())])
+
+    values = gather(cut)
+    if values.size < k:
+        values = gather(-np.inf)
+    values.partition(values.size - k)
+    kth = float(values[values.size - k])
+    out = np.empty(key.shape, dtype=bool)
+    counts: dict[int, tuple[slice, int, int]] = {}
+
+    def mark(block: slice) -> None:
+        greater, ties = _above_kth(key[block], valid[block], kth, out[block])
+        counts[block.start] = (block, greater, ties)
+
+    in_blocks(rows, mark)
+    quota = k - sum(greater for _, greater, _ in counts.values())
+    for _, (block, _, ties) in sorted(counts.items()):
+        if quota <= 0:
+            break
+        _take_ties(key[block], valid[block], kth, min(quota, ties), out[block])
+        quota -= min(quota, ties)
+    return out

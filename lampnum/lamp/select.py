@@ -266,4 +266,4 @@ def select(
     if rule == "top_mu":
         counts = np.full(flat_valid.shape[0], mu, dtype=np.int64)
         return kernels.top_rows(key, flat_valid, counts).reshape(z.shape)
-    return rules.budget(key, flat_valid, float(rate)).reshape(z.shape)  # type: ignore[arg-type]
+    return kernels.budget(key, flat_valid, float(rate)).reshape(z.shape)  # type: ignore[arg-type]
