@@ -29,6 +29,8 @@ __all__ = [
     "row_rule",
     "indicators",
     "top_rows",
+    "top_indicators",
+    "budget",
     "dots_at",
     "in_blocks",
     "STRICT",
@@ -76,6 +78,12 @@ def _indicator(z, valid, e, probs, bound, kind, out):  # pragma: no cover - comp
             for j in range(n):
                 if valid[r, j]:
                     total += e[r, j]
+        if not given and kind == STRICT:  # branch-free, so the division vectorises; same expression
+            for j in range(n):
+                p = e[r, j] / total
+                v = 2.0 * p * (1.0 - p) * abs(z[r, j])
+                out[r, j] = v if valid[r, j] else 0.0
+            continue
         for j in range(n):
             if not valid[r, j]:
                 out[r, j] = 0.0
@@ -247,6 +255,35 @@ def indicators(
             out[part, cols.stop :] = 0.0
             args = (_rows_of(probs, part, cols), _rows_of(bound, part, cols), kind, out[part, cols])
             _indicator(z[part, cols], valid[part, cols], e, *args)
+
+    in_blocks(z.shape[0], work)
+    return out
+
+
+def top_indicators(
+    kind: int,
+    z: np.ndarray,
+    valid: np.ndarray,
+    probs: np.ndarray | None,
+    bound: np.ndarray | None,
+    counts: np.ndarray,
+) -> np.ndarray:
+    """``top_rows(indicators(kind, z, valid, probs, bound), valid, counts)`` chunk by chunk: each chunk's
+    indicators go to a cache-sized scratch buffer and its rows' largest are picked there, so no score-sized
+    indicator array is written and read back. Columns past a chunk's last valid one hold no valid entry, so
+    leaving them out changes nothing."""
+    out = np.zeros(z.shape, dtype=bool)
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+
+    def work(block: slice) -> None:
+        scratch = np.empty(
+            min(block.stop - block.start, _CHUNK_ELEMENTS // max(z.shape[1], 1) or 1) * z.shape[1]
+        )
+        for part, cols, e, _ in _chunks(z, valid, probs is None or kind == RELAXED, block):
+            ind = scratch[: e.size].reshape(e.shape)
+            args = (_rows_of(probs, part, cols), _rows_of(bound, part, cols), kind, ind)
+            _indicator(z[part, cols], valid[part, cols], e, *args)
+            _top(ind, valid[part, cols], counts[part], out[part, cols])
 
     in_blocks(z.shape[0], work)
     return out
