@@ -158,9 +158,13 @@ def _mass(valid, e, probs, tau, count, exhaustive, out):  # pragma: no cover - c
         if not exhaustive:  # the buckets' masses in the same pass as the probabilities
             mass[:] = 0.0
             filled[:] = False
+        if not given:  # every column, branch-free, so the division vectorises; only valid ones are read
+            for j in range(n):
+                s[j] = e[r, j] / total
         for j in range(n):
             if valid[r, j]:
-                s[j] = probs[r, j] if given else e[r, j] / total
+                if given:
+                    s[j] = probs[r, j]
                 s_min = min(s_min, s[j])
                 if not exhaustive:
                     b = _bucket(s[j], s_bits[j])
