@@ -4,8 +4,11 @@
 of rows (about 1 MiB of scores at a time, so the work stays in cache): a Numba pass for the row maxima and
 valid counts, numpy's vectorised ``exp(z − max)`` into a chunk buffer (several times faster than a scalar exp
 in Numba), a Numba pass for the indicators, then the rule's comparison (the mass rule: a Numba pass that sorts
-only the top of each row). :func:`top_rows` picks each row's largest keys (top_mu, the random ablation) and
-:func:`dots_at` computes the selected dot products straight from the operands. The arithmetic is the same
+only the top of each row). :func:`top_rows` picks each row's largest keys (the random ablation),
+:func:`top_indicators` does so on each chunk's indicators while they are in cache (top_mu), :func:`budget` is
+:func:`lampnum.lamp.rules.budget` in Numba passes over row blocks, and :func:`dots_at` computes the selected dot
+products straight from the operands. Divisions by a row's sum run in branch-free loops over all of a chunk's
+columns (they vectorise; entries outside ``valid`` are computed and ignored). The arithmetic is the same
 float64 expression in the same order as the numpy statement (``((2s)(1 − s))|z|``, sequential prefix sums in
 descending-probability order); a softmax computed here is ``exp(z − max)`` over the sequential sum of the
 row's exponentials. The kernels are serial and release the GIL (``nogil``); :func:`in_blocks` runs blocks of
@@ -116,8 +119,8 @@ def _bucket(p, bits):
     """0 for the largest probabilities: octave (−exponent) times 8 plus the next 3 mantissa bits, reversed.
 
     For 0 < p < 1 with p = m·2^e (m in [1/2, 1)) this is ``−e·8 + 7 − ⌊(m − 1/2)·16⌋`` capped at the last
-    bucket, read straight off ``bits`` (p's IEEE bits as int64): (biased exponent·8 + 3 leading mantissa bits) = bits >> 49, and
-    −e = 1022 − biased exponent (no libm frexp per entry)."""
+    bucket, read straight off ``bits`` (p's IEEE bits as int64): bits >> 49 is (biased exponent)·8 plus the 3
+    leading mantissa bits, and −e = 1022 − biased exponent (no libm frexp per entry)."""
     if p <= 0.0:
         return _OCTAVES * _SPLIT - 1
     if p >= 1.0:
@@ -451,6 +454,7 @@ def budget(key: np.ndarray, valid: np.ndarray, rate: float) -> np.ndarray:
         if keep < sample.size:
             cut = float(np.partition(sample, sample.size - keep)[sample.size - keep])
     buffer = np.empty(flat.size)
+
     def gather(threshold: float) -> np.ndarray:
         found: dict[int, int] = {}
 

@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 
 from ..rounding.api import resolve_rng
-from . import kernels, rules
+from . import kernels
 
 __all__ = ["select", "valid_mask", "RULES", "INDICATORS", "check_rule_params"]
 
