@@ -4,8 +4,11 @@
 of rows (about 1 MiB of scores at a time, so the work stays in cache): a Numba pass for the row maxima and
 valid counts, numpy's vectorised ``exp(z − max)`` into a chunk buffer (several times faster than a scalar exp
 in Numba), a Numba pass for the indicators, then the rule's comparison (the mass rule: a Numba pass that sorts
-only the top of each row). :func:`top_rows` picks each row's largest keys (top_mu, the random ablation) and
-:func:`dots_at` computes the selected dot products straight from the operands. The arithmetic is the same
+only the top of each row). :func:`top_rows` picks each row's largest keys (the random ablation),
+:func:`top_indicators` does so on each chunk's indicators while they are in cache (top_mu), :func:`budget` is
+:func:`lampnum.lamp.rules.budget` in Numba passes over row blocks, and :func:`dots_at` computes the selected dot
+products straight from the operands. Divisions by a row's sum run in branch-free loops over all of a chunk's
+columns (they vectorise; entries outside ``valid`` are computed and ignored). The arithmetic is the same
 float64 expression in the same order as the numpy statement (``((2s)(1 − s))|z|``, sequential prefix sums in
 descending-probability order); a softmax computed here is ``exp(z − max)`` over the sequential sum of the
 row's exponentials. The kernels are serial and release the GIL (``nogil``); :func:`in_blocks` runs blocks of
@@ -18,14 +21,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 
 import numpy as np
 from numba import get_num_threads, njit
+
+from . import rules
 
 __all__ = [
     "row_rule",
     "indicators",
     "top_rows",
+    "top_indicators",
+    "budget",
     "dots_at",
     "in_blocks",
     "STRICT",
@@ -73,6 +81,12 @@ def _indicator(z, valid, e, probs, bound, kind, out):  # pragma: no cover - comp
             for j in range(n):
                 if valid[r, j]:
                     total += e[r, j]
+        if not given and kind == STRICT:  # branch-free, so the division vectorises; same expression
+            for j in range(n):
+                p = e[r, j] / total
+                v = 2.0 * p * (1.0 - p) * abs(z[r, j])
+                out[r, j] = v if valid[r, j] else 0.0
+            continue
         for j in range(n):
             if not valid[r, j]:
                 out[r, j] = 0.0
@@ -101,17 +115,18 @@ def _mass_prefix(s, order, s_min, tau, out_row):
 
 
 @njit(cache=True, nogil=True)
-def _bucket(p):
-    """0 for the largest probabilities: octave (−exponent) times 8 plus the next 3 mantissa bits, reversed."""
+def _bucket(p, bits):
+    """0 for the largest probabilities: octave (−exponent) times 8 plus the next 3 mantissa bits, reversed.
+
+    For 0 < p < 1 with p = m·2^e (m in [1/2, 1)) this is ``−e·8 + 7 − ⌊(m − 1/2)·16⌋`` capped at the last
+    bucket, read straight off ``bits`` (p's IEEE bits as int64): bits >> 49 is (biased exponent)·8 plus the 3
+    leading mantissa bits, and −e = 1022 − biased exponent (no libm frexp per entry)."""
     if p <= 0.0:
         return _OCTAVES * _SPLIT - 1
     if p >= 1.0:
         return 0
-    mantissa, exponent = math.frexp(p)  # p = mantissa·2^exponent, mantissa in [1/2, 1)
-    octave = -exponent
-    if octave >= _OCTAVES:
-        return _OCTAVES * _SPLIT - 1
-    return octave * _SPLIT + (_SPLIT - 1 - int((mantissa - 0.5) * 2 * _SPLIT))
+    top = np.int64(8 * 1022 + _SPLIT - 1) - (bits >> 49)
+    return min(top, _OCTAVES * _SPLIT - 1)
 
 
 @njit(cache=True, nogil=True)
@@ -132,6 +147,8 @@ def _mass(valid, e, probs, tau, count, exhaustive, out):  # pragma: no cover - c
     mass = np.zeros(buckets)
     filled = np.zeros(buckets, dtype=np.bool_)
     slot = np.empty(n, dtype=np.int64)
+    s_bits = s.view(np.int64)
+    gathered = np.empty(n, dtype=np.int64)
     for r in range(rows):
         if count[r] == 0:
             continue
@@ -141,22 +158,27 @@ def _mass(valid, e, probs, tau, count, exhaustive, out):  # pragma: no cover - c
                 if valid[r, j]:
                     total += e[r, j]
         s_min = np.inf
+        if not exhaustive:  # the buckets' masses in the same pass as the probabilities
+            mass[:] = 0.0
+            filled[:] = False
+        if not given:  # every column, branch-free, so the division vectorises; only valid ones are read
+            for j in range(n):
+                s[j] = e[r, j] / total
         for j in range(n):
             if valid[r, j]:
-                s[j] = probs[r, j] if given else e[r, j] / total
+                if given:
+                    s[j] = probs[r, j]
                 s_min = min(s_min, s[j])
+                if not exhaustive:
+                    b = _bucket(s[j], s_bits[j])
+                    slot[j] = b
+                    mass[b] += s[j]
+                    filled[b] = True
         if not 2.0 * s_min < 2.0 - tau:
             continue
         target = 2.0 - tau - 2.0 * s_min
         stopped, picked = False, 0
         if not exhaustive:
-            mass[:] = 0.0
-            filled[:] = False
-            for j in range(n):
-                if valid[r, j]:
-                    slot[j] = _bucket(s[j])
-                    mass[slot[j]] += s[j]
-                    filled[slot[j]] = True
             last, acc = buckets - 1, 0.0
             for b in range(buckets):
                 acc += mass[b]
@@ -167,13 +189,9 @@ def _mass(valid, e, probs, tau, count, exhaustive, out):  # pragma: no cover - c
                     break
             for j in range(n):
                 if valid[r, j] and slot[j] <= last:
+                    gathered[picked] = j
                     picked += 1
-            candidates = np.empty(picked, dtype=np.int64)
-            c = 0
-            for j in range(n):
-                if valid[r, j] and slot[j] <= last:
-                    candidates[c] = j
-                    c += 1
+            candidates = gathered[:picked]
             order = candidates[np.argsort(-s[candidates], kind="mergesort")]
             stopped = _mass_prefix(s, order, s_min, tau, out[r])
         if not stopped and picked < count[r]:
@@ -244,6 +262,35 @@ def indicators(
             out[part, cols.stop :] = 0.0
             args = (_rows_of(probs, part, cols), _rows_of(bound, part, cols), kind, out[part, cols])
             _indicator(z[part, cols], valid[part, cols], e, *args)
+
+    in_blocks(z.shape[0], work)
+    return out
+
+
+def top_indicators(
+    kind: int,
+    z: np.ndarray,
+    valid: np.ndarray,
+    probs: np.ndarray | None,
+    bound: np.ndarray | None,
+    counts: np.ndarray,
+) -> np.ndarray:
+    """``top_rows(indicators(kind, z, valid, probs, bound), valid, counts)`` chunk by chunk: each chunk's
+    indicators go to a cache-sized scratch buffer and its rows' largest are picked there, so no score-sized
+    indicator array is written and read back. Columns past a chunk's last valid one hold no valid entry, so
+    leaving them out changes nothing."""
+    out = np.zeros(z.shape, dtype=bool)
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+
+    def work(block: slice) -> None:
+        scratch = np.empty(
+            min(block.stop - block.start, _CHUNK_ELEMENTS // max(z.shape[1], 1) or 1) * z.shape[1]
+        )
+        for part, cols, e, _ in _chunks(z, valid, probs is None or kind == RELAXED, block):
+            ind = scratch[: e.size].reshape(e.shape)
+            args = (_rows_of(probs, part, cols), _rows_of(bound, part, cols), kind, ind)
+            _indicator(z[part, cols], valid[part, cols], e, *args)
+            _top(ind, valid[part, cols], counts[part], out[part, cols])
 
     in_blocks(z.shape[0], work)
     return out
@@ -346,3 +393,96 @@ def dots_at(a, bt, ia, ib, i, j, out):  # pragma: no cover - compiled
         for k in range(a.shape[2]):
             acc += np.float64(a[x, p, k]) * np.float64(bt[y, q, k])
         out[t] = acc
+
+
+@njit(cache=True, nogil=True)
+def _gather_at_least(key, valid, cut, values):  # pragma: no cover - compiled
+    """Write the valid keys ``>= cut`` into ``values`` in C order; return their number."""
+    m = 0
+    for r in range(key.shape[0]):
+        for j in range(key.shape[1]):
+            if valid[r, j] and key[r, j] >= cut:
+                values[m] = key[r, j]
+                m += 1
+    return m
+
+
+@njit(cache=True, nogil=True)
+def _above_kth(key, valid, kth, out):  # pragma: no cover - compiled
+    """``out = valid & (key > kth)``; return (its count, the number of valid keys equal to kth)."""
+    greater, ties = 0, 0
+    for r in range(key.shape[0]):
+        for j in range(key.shape[1]):
+            v = valid[r, j] and key[r, j] > kth
+            out[r, j] = v
+            if v:
+                greater += 1
+            elif valid[r, j] and key[r, j] == kth:
+                ties += 1
+    return greater, ties
+
+
+@njit(cache=True, nogil=True)
+def _take_ties(key, valid, kth, quota, out):  # pragma: no cover - compiled
+    """Select the first ``quota`` valid keys equal to kth in C order."""
+    for r in range(key.shape[0]):
+        for j in range(key.shape[1]):
+            if quota <= 0:
+                return
+            if valid[r, j] and key[r, j] == kth:
+                out[r, j] = True
+                quota -= 1
+
+
+def budget(key: np.ndarray, valid: np.ndarray, rate: float) -> np.ndarray:
+    """:func:`lampnum.lamp.rules.budget` on C-contiguous (R, n) ``key`` (float64) and ``valid``: the same
+    candidates (valid keys at or above the same sampled cut, or all valid keys), the same k-th largest value
+    and the same ties (first by flat C order), gathered and marked in parallel Numba passes over row blocks."""
+    n_valid = int(np.count_nonzero(valid))
+    k = math.floor(Fraction(rate) * n_valid + Fraction(1, 2))
+    if k <= 0:
+        return np.zeros(key.shape, dtype=bool)
+    if k >= n_valid:
+        return valid.copy()
+    rows = key.shape[0]
+    flat, live = key.reshape(-1), valid.reshape(-1)
+    cut = -np.inf  # every valid entry
+    if n_valid > rules._SAMPLE_FROM:
+        at = np.random.default_rng(0).integers(0, flat.size, rules._SAMPLE)
+        sample = flat[at][live[at]]
+        keep = min(sample.size, 2 * math.ceil(sample.size * k / n_valid) + 16)
+        if keep < sample.size:
+            cut = float(np.partition(sample, sample.size - keep)[sample.size - keep])
+    buffer = np.empty(flat.size)
+
+    def gather(threshold: float) -> np.ndarray:
+        found: dict[int, int] = {}
+
+        def work(block: slice) -> None:
+            start = block.start * key.shape[1]
+            found[block.start] = _gather_at_least(key[block], valid[block], threshold, buffer[start:])
+
+        in_blocks(rows, work)
+        n = key.shape[1]
+        return np.concatenate([buffer[a * n : a * n + m] for a, m in sorted(found.items())])
+
+    values = gather(cut)
+    if values.size < k:
+        values = gather(-np.inf)
+    values.partition(values.size - k)
+    kth = float(values[values.size - k])
+    out = np.empty(key.shape, dtype=bool)
+    counts: dict[int, tuple[slice, int, int]] = {}
+
+    def mark(block: slice) -> None:
+        greater, ties = _above_kth(key[block], valid[block], kth, out[block])
+        counts[block.start] = (block, greater, ties)
+
+    in_blocks(rows, mark)
+    quota = k - sum(greater for _, greater, _ in counts.values())
+    for _, (block, _, ties) in sorted(counts.items()):
+        if quota <= 0:
+            break
+        _take_ties(key[block], valid[block], kth, min(quota, ties), out[block])
+        quota -= min(quota, ties)
+    return out

@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 
 from ..rounding.api import resolve_rng
-from . import kernels, rules
+from . import kernels
 
 __all__ = ["select", "valid_mask", "RULES", "INDICATORS", "check_rule_params"]
 
@@ -262,8 +262,8 @@ def select(
         mask = kernels.row_rule(rule, rows(z), flat_valid, given, beta, float(tau), reference)  # type: ignore
         return mask.reshape(z.shape)
     kind = _INDICATOR_KINDS[indicator or "strict"]
-    key = kernels.indicators(kind, rows(z), flat_valid, given, beta)  # type: ignore[arg-type]
     if rule == "top_mu":
         counts = np.full(flat_valid.shape[0], mu, dtype=np.int64)
-        return kernels.top_rows(key, flat_valid, counts).reshape(z.shape)
-    return rules.budget(key, flat_valid, float(rate)).reshape(z.shape)  # type: ignore[arg-type]
+        return kernels.top_indicators(kind, rows(z), flat_valid, given, beta, counts).reshape(z.shape)
+    key = kernels.indicators(kind, rows(z), flat_valid, given, beta)  # type: ignore[arg-type]
+    return kernels.budget(key, flat_valid, float(rate)).reshape(z.shape)  # type: ignore[arg-type]
