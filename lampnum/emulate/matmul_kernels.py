@@ -64,47 +64,22 @@ def _products_into(block_sum, b_row, a_value, first_in_block, first_element, dep
 
 
 @njit(cache=True)
-def _accumulate_into(acc_row, block_sum, first_element, steps, step, acc_params, via_params, key_acc, mode,
-                     has_via, acc_plain, scratch):  # fmt: skip
-    """acc_row[n] = round_acc(acc_row[n] + block_sum[n]) (through the via register when the spec has one).
-    Without a via register the row runs on the branch-free fast path first (see ``_fused_strict``)."""
-    stochastic = mode >= 6
-    if not has_via and not acc_plain:
-        invalid = 0
-        for n in range(acc_row.shape[0]):
-            bits = random_bits_at(key_acc, np.uint64(first_element + n) * np.uint64(steps) + np.uint64(step)) \
-                if stochastic else _U0  # fmt: skip
-            scratch[n], valid = round_sum_normal(acc_row[n], block_sum[n], acc_params[0], acc_params[1],
-                                                 acc_params[3], mode, bits)  # fmt: skip
-            invalid += not valid
-        if invalid == 0:
-            for n in range(acc_row.shape[0]):
-                acc_row[n] = scratch[n]
-            return
-    for n in range(acc_row.shape[0]):
-        bits = random_bits_at(key_acc, np.uint64(first_element + n) * np.uint64(steps) + np.uint64(step)) \
-            if stochastic else _U0  # fmt: skip
-        if has_via:  # an fp32-like register first (round-to-nearest-even), then the accumulator
-            register = _round_sum(acc_row[n], block_sum[n], via_params, 0, _U0)
-            acc_row[n] = register if acc_plain else _round_value(register, acc_params, mode, bits)
-        elif acc_plain:
-            acc_row[n] += block_sum[n]
-        else:
-            acc_row[n] = _round_sum(acc_row[n], block_sum[n], acc_params, mode, bits)
+def _acc_bits(key_acc, element, steps, step, stochastic):  # noqa: ANN001, ANN202
+    """The random word of an accumulator rounding: element ``element``, accumulation step ``step``."""
+    return random_bits_at(key_acc, np.uint64(element) * np.uint64(steps) + np.uint64(step)) if stochastic else _U0
 
 
 @njit(cache=True)
-def _fused_strict(acc_row, b_row, a_value, first_element, steps, step, acc_params, key_acc, mode, scratch):
-    """The common strict case (exact products, no via): acc_row[n] = round_acc(acc_row[n] + a_value·b_row[n]).
+def _accumulate_scaled(acc_row, addend_row, scale, first_element, steps, step, acc_params, key_acc, mode, scratch):
+    """acc_row[n] = round_acc(acc_row[n] + scale·addend_row[n]), the products exact (scale = 1 for block sums).
 
     First the branch-free fast path for the whole row into ``scratch`` (see ``round_sum_normal``); if any element
     left the format's normal range, the row is redone with the general rounding, from the untouched ``acc_row``."""
     stochastic = mode >= 6
     invalid = 0
     for n in range(acc_row.shape[0]):
-        bits = random_bits_at(key_acc, np.uint64(first_element + n) * np.uint64(steps) + np.uint64(step)) \
-            if stochastic else _U0  # fmt: skip
-        scratch[n], valid = round_sum_normal(acc_row[n], a_value * b_row[n], acc_params[0], acc_params[1],
+        bits = _acc_bits(key_acc, first_element + n, steps, step, stochastic)
+        scratch[n], valid = round_sum_normal(acc_row[n], scale * addend_row[n], acc_params[0], acc_params[1],
                                              acc_params[3], mode, bits)  # fmt: skip
         invalid += not valid
     if invalid == 0:
@@ -112,9 +87,26 @@ def _fused_strict(acc_row, b_row, a_value, first_element, steps, step, acc_param
             acc_row[n] = scratch[n]
         return
     for n in range(acc_row.shape[0]):
-        bits = random_bits_at(key_acc, np.uint64(first_element + n) * np.uint64(steps) + np.uint64(step)) \
-            if stochastic else _U0  # fmt: skip
-        acc_row[n] = _round_sum(acc_row[n], a_value * b_row[n], acc_params, mode, bits)
+        bits = _acc_bits(key_acc, first_element + n, steps, step, stochastic)
+        acc_row[n] = _round_sum(acc_row[n], scale * addend_row[n], acc_params, mode, bits)
+
+
+@njit(cache=True)
+def _accumulate_into(acc_row, block_sum, first_element, steps, step, acc_params, via_params, key_acc, mode,
+                     has_via, acc_plain, scratch):  # fmt: skip
+    """acc_row[n] = round_acc(acc_row[n] + block_sum[n]) (through the via register when the spec has one)."""
+    if not has_via and not acc_plain:
+        _accumulate_scaled(acc_row, block_sum, 1.0, first_element, steps, step, acc_params, key_acc, mode, scratch)
+        return
+    stochastic = mode >= 6
+    for n in range(acc_row.shape[0]):
+        if acc_plain and not has_via:
+            acc_row[n] += block_sum[n]
+            continue
+        # an fp32-like register first (round-to-nearest-even), then the accumulator
+        register = _round_sum(acc_row[n], block_sum[n], via_params, 0, _U0)
+        bits = _acc_bits(key_acc, first_element + n, steps, step, stochastic)
+        acc_row[n] = register if acc_plain else _round_value(register, acc_params, mode, bits)
 
 
 @njit(cache=True)
@@ -128,7 +120,7 @@ def _fused_register(acc_row, b_row, a_value, first_element, depth, k, steps, ste
     for n in range(acc_row.shape[0]):
         element = np.uint64(first_element + n)
         product_bits = random_bits_at(key_product, element * np.uint64(depth) + np.uint64(k)) if stochastic else _U0
-        acc_bits = random_bits_at(key_acc, element * np.uint64(steps) + np.uint64(step)) if stochastic else _U0
+        acc_bits = _acc_bits(key_acc, element, steps, step, stochastic)
         product, product_valid = round_value_normal(a_value * b_row[n], product_params[0], product_params[1],
                                                     product_params[3], mode, product_bits)  # fmt: skip
         register, register_valid = round_sum_normal(acc_row[n], product, via_params[0], via_params[1],
@@ -143,7 +135,7 @@ def _fused_register(acc_row, b_row, a_value, first_element, depth, k, steps, ste
     for n in range(acc_row.shape[0]):
         element = np.uint64(first_element + n)
         product_bits = random_bits_at(key_product, element * np.uint64(depth) + np.uint64(k)) if stochastic else _U0
-        acc_bits = random_bits_at(key_acc, element * np.uint64(steps) + np.uint64(step)) if stochastic else _U0
+        acc_bits = _acc_bits(key_acc, element, steps, step, stochastic)
         product = _round_value(a_value * b_row[n], product_params, mode, product_bits)
         register = _round_sum(acc_row[n], product, via_params, 0, _U0)
         acc_row[n] = _round_value(register, acc_params, mode, acc_bits)
@@ -174,8 +166,8 @@ def _accumulate_tile(a, b, a_index, b_index, out, tile, block, product_params, b
             row = row_start + r
             first_element = (t * n_rows + row) * n_cols
             if fused:
-                _fused_strict(acc[r], b_mat[k_start], a_mat[row, k_start], first_element, steps, step, acc_params,
-                              key_acc, mode, block_sum)  # fmt: skip
+                _accumulate_scaled(acc[r], b_mat[k_start], a_mat[row, k_start], first_element, steps, step,
+                                   acc_params, key_acc, mode, block_sum)  # fmt: skip
                 continue
             if fused_register:
                 _fused_register(acc[r], b_mat[k_start], a_mat[row, k_start], first_element, depth, k_start, steps,
