@@ -89,6 +89,23 @@ def _operand_batch(lead: np.ndarray, batch: tuple[int, ...], own: tuple[int, ...
     return np.ravel_multi_index(kept, padded)
 
 
+def _float64_copy(array: np.ndarray) -> np.ndarray:
+    """A C-contiguous float64 copy of ``array``, written by row blocks in parallel (numpy releases the GIL;
+    the copy of a large product is bound by memory writes and page faults, which two threads overlap)."""
+    out = np.empty(array.shape, dtype=np.float64)
+    if out.ndim < 1 or out.size < 1 << 20:
+        out[...] = array
+        return out
+    rows_out = out.reshape(-1, out.shape[-1])
+    rows_in = np.broadcast_to(array, out.shape).reshape(-1, out.shape[-1])
+
+    def work(block: slice) -> None:
+        rows_out[block] = rows_in[block]
+
+    kernels.in_blocks(rows_out.shape[0], work)
+    return out
+
+
 def _as_real(name: str, value: Any) -> np.ndarray:
     array = np.asarray(value)
     if array.dtype.kind not in "fiu" or array.dtype == np.bool_:
@@ -117,7 +134,7 @@ def recompute_product(
     copy; unselected entries are unchanged bit for bit.
     """
     a, b = _as_real("a", a), _as_real("b", b)
-    values = np.array(_as_real("values", values), dtype=np.float64)  # the copy we correct
+    values = _float64_copy(_as_real("values", values))  # the copy we correct
     if a.ndim < 2 or b.ndim < 2 or values.ndim < 2:
         raise ValueError("a, b and values need at least two axes: (..., M, K), (..., K, N), (..., M, N)")
     m, k = a.shape[-2:]
@@ -134,9 +151,13 @@ def recompute_product(
         raise ValueError(
             f"mask must be a boolean array of shape {values.shape}, got {mask.dtype} {mask.shape}"
         )
-    valid = (
-        values != -np.inf if valid is None else np.broadcast_to(np.asarray(valid, dtype=bool), values.shape)
-    )
+    if valid is None:
+        valid = values != -np.inf
+        valid_count = int(np.count_nonzero(valid))
+    else:  # broadcasting repeats each entry of `valid` equally often: count the small array
+        small = np.asarray(valid, dtype=bool)
+        valid = np.broadcast_to(small, values.shape)
+        valid_count = int(np.count_nonzero(small)) * (values.size // max(small.size, 1))
     if (mask & ~valid).any():
         raise ValueError("mask selects components that are not valid (outside the causal mask or −inf)")
     flat = np.flatnonzero(mask)
@@ -163,5 +184,5 @@ def recompute_product(
         dots += bias[cols]
     values.reshape(-1)[flat] = dots
     return LampResult(
-        values=values, mask=mask, selected=int(flat.size), valid=int(valid.sum()), inner=k, total=values.size
+        values=values, mask=mask, selected=int(flat.size), valid=valid_count, inner=k, total=values.size
     )
