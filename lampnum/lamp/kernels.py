@@ -10,9 +10,10 @@ only the top of each row). :func:`top_rows` picks each row's largest keys (the r
 products straight from the operands. Divisions by a row's sum run in branch-free loops over all of a chunk's
 columns (they vectorise; entries outside ``valid`` are computed and ignored). The arithmetic is the same
 float64 expression in the same order as the numpy statement (``((2s)(1 − s))|z|``, sequential prefix sums in
-descending-probability order); a softmax computed here is ``exp(z − max)`` over the sequential sum of the
-row's exponentials. The kernels are serial and release the GIL (``nogil``); :func:`in_blocks` runs blocks of
-rows on a thread pool (one Numba parallel launch per cache-sized chunk costs more than it saves on a busy
+descending-probability order); a softmax computed here is ``exp(z − max)`` over the sum of the row's
+exponentials, taken in SIMD lanes (:func:`_valid_sum`; it may differ from a sequential sum in the last bits,
+like numpy's pairwise sum). The kernels are serial and release the GIL (``nogil``); :func:`in_blocks` runs
+blocks of rows on a thread pool (one Numba parallel launch per cache-sized chunk costs more than it saves on a busy
 machine). They compile lazily on first use (``cache=True``).
 """
 
@@ -69,18 +70,26 @@ def _row_max(z, valid, top, count, width):  # pragma: no cover - compiled
     return bad
 
 
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _valid_sum(e_row, valid_row):  # pragma: no cover - compiled
+    """The sum of ``e_row`` over ``valid_row``, branch-free and reassociated (SIMD lanes, then the lanes
+    summed), so it vectorises; entries outside ``valid_row`` may hold anything (they contribute 0)."""
+    total = 0.0
+    for j in range(e_row.shape[0]):
+        total += e_row[j] if valid_row[j] else 0.0
+    return total
+
+
 @njit(cache=True, nogil=True)
 def _indicator(z, valid, e, probs, bound, kind, out):  # pragma: no cover - compiled
     """Per entry: STRICT ``2s(1 − s)|z|``, BOUND ``2s(1 − s)β``, RELAXED ``|z|e^{z−m}``, PROBABILITY ``s``;
-    0 where not valid. ``s`` is ``probs`` when given, else ``e`` over the row's sequential sum."""
+    0 where not valid. ``s`` is ``probs`` when given, else ``e`` over the row's sum (:func:`_valid_sum`)."""
     rows, n = z.shape
     given = probs.shape[0] > 0
     for r in range(rows):
         total = 0.0
         if not given and kind != RELAXED:
-            for j in range(n):
-                if valid[r, j]:
-                    total += e[r, j]
+            total = _valid_sum(e[r], valid[r])
         if not given and kind == STRICT:  # branch-free, so the division vectorises; same expression
             for j in range(n):
                 p = e[r, j] / total
@@ -138,13 +147,14 @@ def _mass(valid, e, probs, tau, count, exhaustive, out):  # pragma: no cover - c
     (collected in index order, so ties go by position), together with the next non-empty bucket. If the rule
     is still selecting when the candidates run out, the whole row is sorted instead, so the result never
     depends on the bucketing; ``exhaustive`` sorts every row fully (the plain statement of the rule, for
-    tests).
+    tests). The bucket masses only choose how many candidates get sorted (in two interleaved histograms,
+    so consecutive updates of one bucket do not wait on each other); their rounding never changes the mask.
     """
     rows, n = valid.shape
     given = probs.shape[0] > 0
     buckets = _OCTAVES * _SPLIT
     s = np.zeros(n)  # scratch reused by every row; only valid entries of the current row are read
-    mass = np.zeros(buckets)
+    mass = np.zeros((2, buckets))  # two interleaved histograms: consecutive entries (often in one bucket)
     filled = np.zeros(buckets, dtype=np.bool_)
     slot = np.empty(n, dtype=np.int64)
     s_bits = s.view(np.int64)
@@ -154,9 +164,7 @@ def _mass(valid, e, probs, tau, count, exhaustive, out):  # pragma: no cover - c
             continue
         total = 0.0
         if not given:
-            for j in range(n):
-                if valid[r, j]:
-                    total += e[r, j]
+            total = _valid_sum(e[r], valid[r])
         s_min = np.inf
         if not exhaustive:  # the buckets' masses in the same pass as the probabilities
             mass[:] = 0.0
@@ -172,7 +180,7 @@ def _mass(valid, e, probs, tau, count, exhaustive, out):  # pragma: no cover - c
                 if not exhaustive:
                     b = _bucket(s[j], s_bits[j])
                     slot[j] = b
-                    mass[b] += s[j]
+                    mass[j & 1, b] += s[j]  # do not wait on each other's update
                     filled[b] = True
         if not 2.0 * s_min < 2.0 - tau:
             continue
@@ -181,7 +189,7 @@ def _mass(valid, e, probs, tau, count, exhaustive, out):  # pragma: no cover - c
         if not exhaustive:
             last, acc = buckets - 1, 0.0
             for b in range(buckets):
-                acc += mass[b]
+                acc += mass[0, b] + mass[1, b]
                 if acc >= target:
                     last = b + 1
                     while last < buckets - 1 and not filled[last]:
@@ -227,24 +235,25 @@ def _chunks(
     """A cache-sized chunk of ``block``'s rows at a time: (rows, columns up to the chunk's last valid one,
     ``exp(z − row max)`` there, the rows' valid counts). A valid NaN or +inf raises ``ValueError``.
 
-    Stopping each chunk at its last valid column halves the work under a causal mask."""
+    Stopping each chunk at its last valid column halves the work under a causal mask; the row maxima are
+    taken chunk by chunk too, so the scores come from memory once and are reread from cache."""
     rows, n = block.stop - block.start, z.shape[1]
     step = max(1, _CHUNK_ELEMENTS // max(n, 1))
     buffer = np.empty(min(step, rows) * n)
-    top, count, width = np.empty(rows), np.empty(rows, dtype=np.int64), np.empty(rows, dtype=np.int64)
-    bad = _row_max(z[block], valid[block], top, count, width)
-    if bad:
-        raise nonfinite_scores(bad)
+    top, count, width = np.empty(step), np.empty(step, dtype=np.int64), np.empty(step, dtype=np.int64)
     for start in range(0, rows, step):
         stop = min(start + step, rows)
         part = slice(block.start + start, block.start + stop)
-        columns = slice(0, int(width[start:stop].max(initial=0)))
-        e = buffer[: (stop - start) * columns.stop].reshape(stop - start, columns.stop)
+        here = stop - start
+        if _row_max(z[part], valid[part], top[:here], count[:here], width[:here]):  # error path: count all
+            raise nonfinite_scores(int(np.count_nonzero(valid & ~np.isfinite(z))))
+        columns = slice(0, int(width[:here].max(initial=0)))
+        e = buffer[: here * columns.stop].reshape(here, columns.stop)
         if needs_exp:
             with np.errstate(over="ignore", invalid="ignore"):  # entries outside `valid` may hold anything
-                np.subtract(z[part, columns], top[start:stop, None], out=e)
+                np.subtract(z[part, columns], top[:here, None], out=e)
                 np.exp(e, out=e)
-        yield part, columns, e, count[start:stop]
+        yield part, columns, e, count[:here]
 
 
 def _rows_of(array: np.ndarray | None, part: slice, columns: slice) -> np.ndarray:
@@ -255,11 +264,10 @@ def indicators(
     kind: int, z: np.ndarray, valid: np.ndarray, probs: np.ndarray | None, bound: np.ndarray | None
 ) -> np.ndarray:
     """The (R, n) indicator array of ``kind`` (0 on invalid entries); inputs as for :func:`row_rule`."""
-    out = np.empty(z.shape)
+    out = np.zeros(z.shape)  # zeroed pages come from the OS lazily: the columns past each chunk's last valid
 
-    def work(block: slice) -> None:
+    def work(block: slice) -> None:  # one (half the array under a causal mask) are never written
         for part, cols, e, _ in _chunks(z, valid, probs is None or kind == RELAXED, block):
-            out[part, cols.stop :] = 0.0
             args = (_rows_of(probs, part, cols), _rows_of(bound, part, cols), kind, out[part, cols])
             _indicator(z[part, cols], valid[part, cols], e, *args)
 
@@ -412,13 +420,12 @@ def _above_kth(key, valid, kth, out):  # pragma: no cover - compiled
     """``out = valid & (key > kth)``; return (its count, the number of valid keys equal to kth)."""
     greater, ties = 0, 0
     for r in range(key.shape[0]):
-        for j in range(key.shape[1]):
-            v = valid[r, j] and key[r, j] > kth
+        for j in range(key.shape[1]):  # branch-free (bitwise on booleans), so it vectorises
+            ok = valid[r, j]
+            v = ok & (key[r, j] > kth)
             out[r, j] = v
-            if v:
-                greater += 1
-            elif valid[r, j] and key[r, j] == kth:
-                ties += 1
+            greater += v
+            ties += ok & (key[r, j] == kth)
     return greater, ties
 
 
