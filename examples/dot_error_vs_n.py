@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> Path:
         print(f"bf16 {label}:\n{'n':>7} {'observed':>10} {'bound':>10} {'prob. bound':>12}")
         for n, err, det, prob in rows:
             print(f"{n:>7} {err:>10.2e} {det:>10.2e} {prob:>12.2e}")
-        n_, err, det, prob = (np.array(c) for c in zip(*rows))
+        n_, err, det, prob = (np.array(c) for c in zip(*rows, strict=True))
         ax.loglog(n_, np.maximum(err, 1e-12), "o-", color=color, label=f"{label}: observed")
         ax.loglog(n_, det, "--", color=color, label=f"{label}: deterministic bound")
         ax.loglog(n_, prob, ":", color=color, label=f"{label}: probabilistic bound (1 − 1e-6)")

@@ -37,9 +37,9 @@ def main(argv: list[str] | None = None) -> None:
             print("| " + " | ".join(row) + " |")
         return
     widths = [max(len(c), *(len(r[i]) for r in table)) for i, c in enumerate(COLUMNS)]
-    print("  ".join(c.rjust(w) for c, w in zip(COLUMNS, widths)))
+    print("  ".join(c.rjust(w) for c, w in zip(COLUMNS, widths, strict=True)))
     for row in table:
-        print("  ".join(v.rjust(w) for v, w in zip(row, widths)))
+        print("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
 
 
 if __name__ == "__main__":

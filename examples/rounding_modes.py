@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> Path:
     x = np.linspace(-2.5, 2.5, 2001)
     modes = ["rne", "rna", "rtz", "rup", "rdn", "rto"]
     fig, axes = plt.subplots(2, 4, figsize=(13, 6), sharex=True, sharey=True, layout="constrained")
-    for ax, mode in zip(axes.flat, modes):
+    for ax, mode in zip(axes.flat, modes, strict=False):
         ax.plot(x, x, color="0.8", lw=0.8)
         ax.plot(x, ln.round(x, toy, mode), lw=1.2)
         ax.set_title(mode)

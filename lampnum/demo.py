@@ -169,7 +169,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     )  # fmt: skip
     parser.add_argument("--model", default=None, help="exported GPT-2 directory or .npz (default: the shipped model)")
     parser.add_argument("--policy", default="paper:7",
-                        help="low-precision policy: a preset (bf16, fp16, ...) or paper:M (default paper:7)")  # fmt: skip
+                        help="low-precision policy: a preset (bf16, fp16, ...) or paper:M (default paper:7)",
+                        )  # fmt: skip
     parser.add_argument("--tau", type=_taus, default=(0.5, 0.05),
                         help="LAMP thresholds, comma-separated (default 0.5,0.05)")  # fmt: skip
     parser.add_argument("--prompt", default=PROMPT, help="prompt text (default: a built-in Python snippet)")

@@ -68,7 +68,8 @@ def _operands(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
 def cmd_bound(args: argparse.Namespace) -> int:
     """Print bound versus observed error for ``args.kind`` (see the module docstring); returns 0."""
     from .. import bounds
-    from ..emulate import matmul, sum as emulated_sum
+    from ..emulate import matmul
+    from ..emulate import sum as emulated_sum
     from ..emulate.spec import MatmulSpec
 
     if args.n < 1 or args.m < 1 or args.p < 1:
