@@ -1,62 +1,182 @@
-"""``lampnum demo``: what low precision does to a computation, in one screen.
+"""``lampnum demo``: what low precision does to a transformer, and how LAMP repairs it, in one screen.
 
-It shows the format catalogue's key numbers, a double-rounding defect that lampnum avoids, and an inner product of
-length 4096 accumulated in bf16 strictly, in bf16 blocks of 32 (as tensor cores do), with stochastic rounding, and in
-fp32, against the exact value.
+On the shipped GPT-2 (or any exported one, ``--model``) and a built-in Python prompt, the demo runs the float64
+reference, a low-precision policy without LAMP, and the same policy with LAMP (strict rule at softmax∘QKᵀ) at two
+values of τ. It prints, for the prompt's next-token distributions, the KL divergence to the reference, the flip rate
+(argmax changes), LAMP's recompute rate and the forward-pass seconds; then each policy's greedy continuation of the
+prompt side by side; and saves a PNG figure (per-position KL of each policy) whose path it prints.
+
+The default policy, ``paper:7`` (the LAMP paper's setting: QKᵀ accumulated with a 7-bit mantissa, everything else
+float32), emulates only the attention scores, so the whole demo takes seconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
+import textwrap
 import time
-from fractions import Fraction
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .emulate import matmul
-from .formats import FORMATS
-from .rounding import round as round_to_format
+if TYPE_CHECKING:
+    from .gpt2.policy import Policy
 
-__all__ = ["add_parser", "run_demo"]
+__all__ = ["PROMPT", "DemoRow", "add_parser", "run_demo"]
+
+PROMPT = '''import numpy as np
 
 
-def run_demo(n: int = 4096, seed: int = 0) -> int:
-    print("lampnum: numerical analysis with emulated low precision\n")
-    print("Formats (unit roundoff u = 2^-p, largest and smallest positive numbers):")
-    for name in ("fp32", "bf16", "fp16", "e4m3", "e5m2", "e2m1"):
-        fmt = FORMATS[name]
-        print(f"  {name:<6} p={fmt.p:<3} u={fmt.unit_roundoff:<10.3g} max={fmt.max:<12.6g} "
-              f"smallest={fmt.smallest_subnormal:.3g}")  # fmt: skip
-    x = 1 + 2**-8 + 2**-30
-    via_float32 = round_to_format(float(np.float32(x)), "bf16")
-    print("\nDouble rounding: x = 1 + 2^-8 + 2^-30 lies just above a bf16 midpoint.")
-    print(f"  through float32 first: {via_float32!r} (wrong)   lampnum.round(x, 'bf16'): {round_to_format(x, 'bf16')!r}")
-    rng = np.random.default_rng(seed)
-    a = rng.uniform(0, 1, (1, n)).astype(np.float32)
-    b = rng.uniform(0, 1, (n, 1)).astype(np.float32)
-    exact = sum(Fraction(float(p)) * Fraction(float(q)) for p, q in zip(a[0], b[:, 0]))
-    print(f"\nInner product of {n} positive terms (exact value {float(exact):.6f}):")
-    print(f"  {'accumulation':<34} {'result':>12} {'relative error':>15} {'seconds':>8}")
-    cases = [
-        ("bf16, strict (one rounding a step)", {"accumulator": "bf16"}),
-        ("bf16, blocks of 32 (tensor core)", {"accumulator": "bf16", "block": 32}),
-        ("bf16, stochastic rounding", {"accumulator": "bf16", "mode": "sr"}),
-        ("fp16, strict", {"accumulator": "fp16"}),
-        ("fp32, strict", {"accumulator": "fp32"}),
-    ]
-    for label, fields in cases:
-        start = time.perf_counter()
-        value = float(matmul(a, b, rng=seed, **fields)[0, 0])
-        seconds = time.perf_counter() - start
-        error = abs(Fraction(value) - exact) / exact
-        print(f"  {label:<34} {value:>12.4f} {float(error):>15.2e} {seconds:>8.2f}")
-    print("\nThe strict bf16 sum stagnates once the terms fall below half an ulp of the running sum; blocks and")
-    print("stochastic rounding do not. (First calls include Numba's one-time compilation, cached afterwards.)")
+def softmax(x, axis=-1):
+    """Softmax of x along axis, shifted by the maximum for stability."""
+    z = x - np.max(x, axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def cross_entropy(logits, labels):
+    """Mean negative log-likelihood of the labels."""
+    probs = softmax(logits)
+    return -np.mean(np.log('''
+
+
+@dataclass
+class DemoRow:
+    """One policy's results: its label, per-position KL to the reference, flips, recompute rate, seconds, text."""
+
+    label: str
+    kl: np.ndarray
+    flip_rate: float
+    recompute_rate: float | None
+    seconds: float
+    continuation: str
+
+
+def _per_position_kl(ref: np.ndarray, test: np.ndarray) -> np.ndarray:
+    from .gpt2 import metrics
+
+    return np.array([metrics.kl_divergence(ref[i : i + 1], test[i : i + 1]) for i in range(ref.shape[0])])
+
+
+def _continue(model, ids: np.ndarray, n_new: int, policy, label: str, progress: bool) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Greedy continuation of ``ids`` by ``n_new`` tokens with a key/value cache, with a tqdm bar."""
+    from tqdm.auto import tqdm
+
+    from .gpt2.generate import sample_next
+
+    out = []
+    logits, cache = model.forward(ids, policy)
+    for step in tqdm(range(n_new), desc=f"generating ({label})", leave=False, disable=not progress):
+        nxt = sample_next(logits[-1])[None]
+        out.append(int(nxt[0]))
+        if step + 1 < n_new:
+            logits, cache = model.forward(nxt, policy, cache)
+    return np.array(out, dtype=np.int64)
+
+
+def _figure(rows: list[DemoRow], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
+    for row in rows[1:]:
+        ax.semilogy(np.maximum(row.kl, 1e-18), label=f"{row.label} (mean {row.kl.mean():.2e})", lw=1)
+    ax.set(xlabel="position in the prompt", ylabel="KL(fp64 ‖ policy), nats", title=title)
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run_demo(
+    model_path: str | None = None,
+    policy_name: str | Policy = "paper:7",
+    taus: tuple[float, ...] = (0.5, 0.05),
+    prompt: str = PROMPT,
+    n_new: int = 24,
+    output: str | None = None,
+    progress: bool = True,
+) -> int:
+    """Run the demo (see the module docstring) and return the exit status 0."""
+    from .gpt2 import load, load_default, load_tokenizer, metrics
+    from .gpt2.cli import parse_policy
+
+    try:
+        policy = parse_policy(policy_name) if isinstance(policy_name, str) else policy_name
+    except argparse.ArgumentTypeError as error:
+        raise ValueError(str(error)) from None
+    if any(not (np.isfinite(t) and t > 0) for t in taus):
+        raise ValueError(f"--tau values must be positive numbers, got {list(taus)}")
+    model = load_default() if model_path is None else load(model_path)
+    tokenizer = load_tokenizer(model_path)
+    ids = tokenizer.encode(prompt)
+    if ids.size == 0:
+        raise ValueError("the prompt encodes to no tokens")
+    if ids.size + n_new > model.config.n_positions:
+        raise ValueError(f"{ids.size} prompt + {n_new} new tokens exceed n_positions = {model.config.n_positions}")
+    print(f"lampnum demo: GPT-2 ({model.n_params:,} parameters, {model.config.n_layer} layers) on a {ids.size}-token "
+          f"prompt, policy {policy.name}\n")  # fmt: skip
+    policies = [("fp64 (reference)", None), (policy.name, policy)]
+    policies += [(f"+ LAMP tau={tau:g}", policy.with_lamp("score", rule="strict", tau=tau)) for tau in taus]
+    rows: list[DemoRow] = []
+    ref = None
+    for label, pol in policies:
+        t0 = time.perf_counter()
+        result = model.run(ids, pol)
+        seconds = time.perf_counter() - t0
+        ref = result.logits if ref is None else ref
+        lamp = pol is not None and bool(pol.lamp)
+        text = tokenizer.decode(_continue(model, ids, n_new, pol, label, progress))
+        rows.append(DemoRow(label, _per_position_kl(ref, result.logits), metrics.flip_rate(ref, result.logits),
+                            result.recompute_rate if lamp else None, seconds, text))  # fmt: skip
+    print(f"{'policy':<30} {'KL (nats)':>10} {'flip rate':>10} {'recompute':>10} {'seconds':>8}")
+    for row in rows:
+        recompute = "-" if row.recompute_rate is None else f"{row.recompute_rate:.2%}"
+        print(f"{row.label:<30} {row.kl.mean():>10.2e} {row.flip_rate:>10.2%} {recompute:>10} {row.seconds:>8.2f}")
+    base = rows[1].kl.mean()
+    for row in rows[2:]:
+        if row.kl.mean() > 0 and row.recompute_rate is not None:
+            print(f"{row.label}: KL divided by {base / row.kl.mean():.0f}, recomputing "
+                  f"{row.recompute_rate:.1%} of the attention scores in high precision")  # fmt: skip
+    print(f"\nGreedy continuations of the prompt ({n_new} tokens each):")
+    for row in rows:
+        print(f"\n--- {row.label} ---")
+        print(textwrap.indent(row.continuation.rstrip() or "(nothing)", "  "))
+    path = Path(output) if output else Path(tempfile.gettempdir()) / "lampnum-demo.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _figure(rows, path, f"Per-position KL to float64, {policy.name}")
+    print(f"\nFigure: {path}")
     return 0
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="the main demonstration")
-    parser.add_argument("-n", type=int, default=4096, help="inner product length (default 4096)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.set_defaults(handler=lambda args: run_demo(args.n, args.seed))
+def _taus(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register ``demo`` on ``subparsers``."""
+    parser = subparsers.add_parser(
+        "demo", help="GPT-2 in low precision with and without LAMP: table, continuations, figure",
+        description="Run the float64 reference, a low-precision policy, and the policy with LAMP at two tau values "
+        "on a GPT-2 and a prompt; print KL, flip rate, recompute rate, seconds and continuations; save a figure.",
+    )  # fmt: skip
+    parser.add_argument("--model", default=None, help="exported GPT-2 directory or .npz (default: the shipped model)")
+    parser.add_argument("--policy", default="paper:7",
+                        help="low-precision policy: a preset (bf16, fp16, ...) or paper:M (default paper:7)",
+                        )  # fmt: skip
+    parser.add_argument("--tau", type=_taus, default=(0.5, 0.05),
+                        help="LAMP thresholds, comma-separated (default 0.5,0.05)")  # fmt: skip
+    parser.add_argument("--prompt", default=PROMPT, help="prompt text (default: a built-in Python snippet)")
+    parser.add_argument("-n", "--new-tokens", type=int, default=24, help="tokens to generate per policy (default 24)")
+    parser.add_argument("--output", "-o", default=None,
+                        help="PNG path of the figure (default: lampnum-demo.png in the temp folder)")  # fmt: skip
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(handler=lambda a: run_demo(a.model, a.policy, a.tau, a.prompt, a.new_tokens, a.output,
+                                                   not a.no_progress))  # fmt: skip

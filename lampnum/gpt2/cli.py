@@ -78,7 +78,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     policy, compare = args.policy, args.policy.name != "fp64"
     per_window: dict[str, list[float]] = {"loss": [], "kl_vs_fp64": [], "flip_rate_vs_fp64": []}
     seconds = 0.0
-    for w in windows:  # equal lengths: the mean of the windows' means is the mean over positions
+    from tqdm.auto import tqdm
+
+    for w in tqdm(windows, desc=f"eval ({policy.name})", leave=False, disable=n_win < 2):  # equal lengths: the mean of the windows' means is the mean over positions
         t0 = time.perf_counter()
         logits = model.logits(w, policy)
         seconds += time.perf_counter() - t0
