@@ -18,6 +18,18 @@ products and partial sums are exact, every summation order gives the same result
 (bit-identical). This holds when the operands' significands and exponent spans make every partial sum representable;
 :func:`blas_is_exact` checks a sufficient condition. Otherwise the sequential kernel runs.
 
+Kernels, by spec (:func:`fast_path`); all are bit-identical to :mod:`lampnum.emulate.matmul_reference`:
+
+- "exact products" (:func:`lampnum.emulate.matmul_fast.exact_product_kernel`): no product rounding (or fp64 products
+  in rne), no via, strict (``block=1``), a deterministic mode (rne rna rtz rup rdn rto), an
+  accumulator with 2 <= p <= 51. One float64 addition per update, rounded by bit operations; a sum that lands on a
+  rounding boundary or outside the accumulator's normal range is redone exactly (the argument is in that module).
+- "register" (:func:`lampnum.emulate.matmul_fast.register_kernel`): the LAMP paper's fp32 register, ``product="fp32"``,
+  ``via="fp32"``, rne, ``block=1``, an accumulator with p <= 24 inside fp32's exponent range, and operands that are
+  float32 values: float32 hardware products and sums, flagged specials redone in float64.
+- "general" (:mod:`lampnum.emulate.matmul_kernels`): everything else, block FMA and stochastic modes included (their
+  random words are indexed by element and step, so every kernel gives the same result for any tiling or threads).
+
 Special values: NaN and infinities propagate as in IEEE 754 float64 arithmetic (inf·0 = NaN, inf - inf = NaN), then
 each rounding maps them into the format's encoding (:func:`lampnum.round`).
 """
@@ -37,7 +49,8 @@ from .matmul_fast import exact_product_kernel, register_kernel
 from .matmul_kernels import run_matmul_kernel
 from .spec import MatmulSpec, as_spec
 
-__all__ = ["matmul", "lowered", "blas_is_exact", "significant_bits", "fast_path"]
+__all__ = ["matmul", "lowered", "blas_is_exact", "significant_bits",
+           "fast_path"]  # fmt: skip
 
 _FP64 = FORMATS["fp64"]
 _FP32 = FORMATS["fp32"]
@@ -99,14 +112,13 @@ def blas_is_exact(a: np.ndarray, b: np.ndarray) -> bool:
     return top - lsb <= 53
 
 
-def fast_path(spec: MatmulSpec, acc_plain: bool, block_plain: bool, plain_product: bool) -> str:
+def fast_path(spec: MatmulSpec, acc_plain: bool, plain_product: bool) -> str:
     """Which kernel runs a spec (see the module docstring): "exact products", "register" (when the operands are also
     float32 values) or "general"."""
     acc = spec.accumulator
     if acc_plain or acc.p < 2:
         return "general"
-    if (spec.product is None or plain_product) and spec.via is None and not spec.mode.stochastic and (
-            spec.block == 1 or block_plain):  # fmt: skip
+    if (spec.product is None or plain_product) and spec.via is None and not spec.mode.stochastic and spec.block == 1:
         return "exact products"
     fp32_register = spec.product == _FP32 and spec.via == _FP32 and spec.mode is RoundingMode.RNE
     if fp32_register and spec.block == 1 and acc.p <= 24 and acc.emax <= 127 and acc.emin >= -126:
@@ -205,15 +217,15 @@ def _product(a: np.ndarray, b: np.ndarray, batch_shape: tuple[int, ...], spec: M
     b_batches = np.ascontiguousarray(b_batches)
     a_index = np.ascontiguousarray(a_index.reshape(-1))
     b_index = np.ascontiguousarray(b_index.reshape(-1))
-    path = fast_path(spec, acc_plain, block_plain, plain_product)
+    path = fast_path(spec, acc_plain, plain_product)
     max_bits = np.float64(spec.accumulator.max).view(np.uint64)
     if path == "register" and _float32_valued(a_batches) and _float32_valued(b_batches):
         register_kernel(a_batches.astype(np.float32), b_batches.astype(np.float32), a_index, b_index, out,
                         lowered(_FP32), lowered(_FP32), lowered(spec.accumulator), max_bits)  # fmt: skip
         return out.reshape(batch_shape + (n_rows, n_cols))
     if path == "exact products":
-        exact_product_kernel(spec.mode.code)(a_batches, b_batches, a_index, b_index, out, spec.block,
-                                             lowered(spec.accumulator), max_bits)  # fmt: skip
+        exact_product_kernel(spec.mode.code)(a_batches, b_batches, a_index, b_index, out, lowered(spec.accumulator),
+                                             max_bits)  # fmt: skip
         return out.reshape(batch_shape + (n_rows, n_cols))
     product_format = spec.product or _FP64
     via_format = spec.via or _FP64

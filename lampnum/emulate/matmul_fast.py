@@ -1,9 +1,9 @@
 """Fast kernels of the emulated matrix product for the hot specs: one float64 (or float32) operation per update and a
 rounding by integer operations on its IEEE encoding, with a certified test for the rare elements that need more.
 
-**Exact products, one accumulator rounding per step** (strict ``block=1``, or block FMA with fp64 block sums;
-deterministic modes rne, rna, rtz, rup, rdn, rto; accumulator ``2 <= p <= 51``). With ``s`` the accumulator and ``d``
-the addend (an exact product, or a block sum), the update is ``round_p(x)`` with ``x = s + d`` exact. The kernel
+**Exact products, one accumulator rounding per step** (strict ``block=1``; deterministic modes rne, rna, rtz, rup,
+rdn, rto; accumulator ``2 <= p <= 51``). With ``s`` the accumulator and ``d``
+the addend (an exact product), the update is ``round_p(x)`` with ``x = s + d`` exact. The kernel
 computes ``t = fl(s + d) = RN53(x)`` with one float64 addition and rounds ``t`` instead of ``x``. That is the same
 result unless a *boundary* of the p-bit rounding lies between ``x`` and ``t`` or at ``t``: the boundaries are the
 midpoints of consecutive p-bit numbers for the nearest modes and the p-bit numbers themselves for the directed modes
@@ -25,9 +25,13 @@ into an FMA or flushed to zero), then the rounding of the register to p bits is 
 exact float32 value, done on its encoding. Products or registers that are subnormal, overflow, inf or NaN (and a
 zero product of nonzero operands) are flagged and redone with the general roundings.
 
-Loop order: the output is cut into tiles of ``ROWS`` rows × ``COLS`` columns (accumulators and block sums stay in L1
+Loop order: the output is cut into tiles of ``ROWS`` rows × ``COLS`` columns (accumulators stay in L1
 while a row of B's column panel is reused for every row of the tile); tiles run in parallel. Each element still sees
 its k in increasing order, so the results do not depend on tiling or threads.
+
+Block FMA (``block > 1``) stays on :mod:`~lampnum.emulate.matmul_kernels`: a version of this kernel with fp64 block
+sums (same certified accumulator rounding) measured 2-3x *slower* than the existing block kernel there, whose cost is
+the block-sum loop, not the rounding.
 
 Pure-Python twins of the rounding decisions, with the same variable names: :func:`fast_round_reference` and
 :func:`register_round_reference`.
@@ -161,8 +165,9 @@ def register_round_reference(register: float, precision: int, emin: int, max_val
 
 @njit(cache=True)
 def _round_sum_params(x, y, params, mode):  # noqa: ANN001, ANN202 - Numba types these
-    """round_sum(x, y) with a lowered parameter tuple (precision, emin, subnormals, max, overflow, inf, unsigned_zero)."""
-    return round_sum(x, y, params[0], params[1], params[2], params[3], params[4], params[5], params[6], mode, _U0, False)
+    """round_sum(x, y) with a lowered parameter tuple (precision, emin, subnormals, max, overflow, inf, zero)."""
+    return round_sum(x, y, params[0], params[1], params[2], params[3], params[4], params[5], params[6], mode, _U0,
+                     False)  # fmt: skip
 
 
 @njit(cache=True)
@@ -174,8 +179,8 @@ def _round_value_params(value, params):  # noqa: ANN001, ANN202
 
 @njit(cache=True)
 def _update_row(acc_row, addend_row, scale, flags, acc_params, max_bits, mode):  # noqa: ANN001, ANN202
-    """acc_row[n] = round_acc(acc_row[n] + scale·addend_row[n]) for every n (the products exact; scale = 1 for block
-    sums): the fast pass commits certified elements, then the flagged ones are redone with ``round_sum``."""
+    """acc_row[n] = round_acc(acc_row[n] + scale·addend_row[n]) for every n (the products exact): the fast pass commits
+    certified elements, then the flagged ones are redone with ``round_sum``."""
     flagged = 0
     for n in range(acc_row.shape[0]):
         old = acc_row[n]
@@ -192,17 +197,6 @@ def _update_row(acc_row, addend_row, scale, flags, acc_params, max_bits, mode): 
 
 
 @njit(cache=True)
-def _block_sums(block_sum, b_panel, a_value, first):  # noqa: ANN001, ANN202
-    """block_sum[n] = a·b[n] (first product of the block) or block_sum[n] + a·b[n] in float64 (exact products)."""
-    if first:
-        for n in range(block_sum.shape[0]):
-            block_sum[n] = a_value * b_panel[n]
-    else:
-        for n in range(block_sum.shape[0]):
-            block_sum[n] += a_value * b_panel[n]
-
-
-@njit(cache=True)
 def _tile_bounds(tile, n_rows, n_cols):  # noqa: ANN001, ANN202
     """(matrix, first row, last row, first column, last column) of a tile: matrices × row tiles × column tiles."""
     row_tiles = (n_rows + ROWS - 1) // ROWS
@@ -214,41 +208,24 @@ def _tile_bounds(tile, n_rows, n_cols):  # noqa: ANN001, ANN202
     return t, row_start, min(n_rows, row_start + ROWS), col_start, min(n_cols, col_start + COLS)
 
 
-def n_tiles(out: np.ndarray) -> int:
-    """How many tiles the kernels cut ``out`` (batch × M × N) into."""
-    return out.shape[0] * -(-out.shape[1] // ROWS) * -(-out.shape[2] // COLS)
-
-
 def _make_exact_product_kernel(mode: int):  # noqa: ANN202 - returns a Numba dispatcher
     @njit(cache=True, parallel=True)
-    def exact_product_kernel(a, b, a_index, b_index, out, block, acc_params, max_bits):  # noqa: ANN001, ANN202
-        """``out[t] = A[a_index[t]] @ B[b_index[t]]``, exact products, strict (block = 1) or with fp64 block sums,
-        the accumulator rounded in ``mode`` (a closure constant)."""
+    def exact_product_kernel(a, b, a_index, b_index, out, acc_params, max_bits):  # noqa: ANN001, ANN202
+        """``out[t] = A[a_index[t]] @ B[b_index[t]]``, exact products, strict (block = 1), the accumulator rounded
+        in ``mode`` (a closure constant)."""
         n_rows, n_cols = out.shape[1], out.shape[2]
         depth = a.shape[2]
-        steps = (depth + block - 1) // block
         for tile in prange(n_tiles_of(out)):
             t, row_start, row_stop, col_start, col_stop = _tile_bounds(tile, n_rows, n_cols)
             a_mat = a[a_index[t]]
             b_mat = b[b_index[t]]
             rows = row_stop - row_start
             acc = np.zeros((rows, col_stop - col_start))
-            block_sum = np.empty((rows, col_stop - col_start))
             flags = np.empty(col_stop - col_start, dtype=np.bool_)
-            for step in range(steps):
-                k_start = step * block
-                if block == 1:
-                    b_panel = b_mat[k_start, col_start:col_stop]
-                    for r in range(rows):
-                        _update_row(acc[r], b_panel, a_mat[row_start + r, k_start], flags, acc_params, max_bits,
-                                    mode)  # fmt: skip
-                    continue
-                for k in range(k_start, min(depth, k_start + block)):
-                    b_panel = b_mat[k, col_start:col_stop]
-                    for r in range(rows):
-                        _block_sums(block_sum[r], b_panel, a_mat[row_start + r, k], k == k_start)
+            for k in range(depth):
+                b_panel = b_mat[k, col_start:col_stop]
                 for r in range(rows):
-                    _update_row(acc[r], block_sum[r], 1.0, flags, acc_params, max_bits, mode)
+                    _update_row(acc[r], b_panel, a_mat[row_start + r, k], flags, acc_params, max_bits, mode)
             out[t, row_start:row_stop, col_start:col_stop] = acc
 
     return exact_product_kernel
