@@ -18,6 +18,18 @@ products and partial sums are exact, every summation order gives the same result
 (bit-identical). This holds when the operands' significands and exponent spans make every partial sum representable;
 :func:`blas_is_exact` checks a sufficient condition. Otherwise the sequential kernel runs.
 
+Kernels, by spec (:func:`fast_path`); all are bit-identical to :mod:`lampnum.emulate.matmul_reference`:
+
+- "exact products" (:func:`lampnum.emulate.matmul_fast.exact_product_kernel`): no product rounding (or fp64 products
+  in rne), no via, strict (``block=1``), a deterministic mode (rne rna rtz rup rdn rto), an
+  accumulator with 2 <= p <= 51. One float64 addition per update, rounded by bit operations; a sum that lands on a
+  rounding boundary or outside the accumulator's normal range is redone exactly (the argument is in that module).
+- "register" (:func:`lampnum.emulate.matmul_fast.register_kernel`): the LAMP paper's fp32 register, ``product="fp32"``,
+  ``via="fp32"``, rne, ``block=1``, an accumulator with p <= 24 inside fp32's exponent range, and operands that are
+  float32 values: float32 hardware products and sums, flagged specials redone in float64.
+- "general" (:mod:`lampnum.emulate.matmul_kernels`): everything else, block FMA and stochastic modes included (their
+  random words are indexed by element and step, so every kernel gives the same result for any tiling or threads).
+
 Special values: NaN and infinities propagate as in IEEE 754 float64 arithmetic (inf·0 = NaN, inf - inf = NaN), then
 each rounding maps them into the format's encoding (:func:`lampnum.round`).
 """
@@ -33,12 +45,15 @@ from ..rounding import round as round_to_format
 from ..rounding.api import resolve_rng
 from ..rounding.modes import RoundingMode
 from .accumulate import check_sum_format
+from .matmul_fast import exact_product_kernel, register_kernel
 from .matmul_kernels import run_matmul_kernel
 from .spec import MatmulSpec, as_spec
 
-__all__ = ["matmul", "lowered", "blas_is_exact", "significant_bits"]
+__all__ = ["matmul", "lowered", "blas_is_exact", "significant_bits",
+           "fast_path"]  # fmt: skip
 
 _FP64 = FORMATS["fp64"]
+_FP32 = FORMATS["fp32"]
 _PRODUCT_EXACT_BITS = 26
 
 
@@ -95,6 +110,27 @@ def blas_is_exact(a: np.ndarray, b: np.ndarray) -> bool:
     lsb = (np.frexp(a_min)[1] - significant_bits(a)) + (np.frexp(b_min)[1] - significant_bits(b))
     top = np.frexp(a_max)[1] + np.frexp(b_max)[1] + int(np.ceil(np.log2(max(a.shape[-1], 1)))) + 1
     return top - lsb <= 53
+
+
+def fast_path(spec: MatmulSpec, acc_plain: bool, plain_product: bool) -> str:
+    """Which kernel runs a spec (see the module docstring): "exact products", "register" (when the operands are also
+    float32 values) or "general"."""
+    acc = spec.accumulator
+    if acc_plain or acc.p < 2:
+        return "general"
+    if (spec.product is None or plain_product) and spec.via is None and not spec.mode.stochastic and spec.block == 1:
+        return "exact products"
+    fp32_register = spec.product == _FP32 and spec.via == _FP32 and spec.mode is RoundingMode.RNE
+    if fp32_register and spec.block == 1 and acc.p <= 24 and acc.emax <= 127 and acc.emin >= -126:
+        return "register"
+    return "general"
+
+
+def _float32_valued(x: np.ndarray) -> bool:
+    """Every element of the float64 array ``x`` is a float32 value (NaN included)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        narrow = x.astype(np.float32).astype(np.float64)
+    return bool(np.array_equal(narrow, x, equal_nan=True))
 
 
 def _as_operand(x: Any, name: str) -> np.ndarray:
@@ -177,11 +213,24 @@ def _product(a: np.ndarray, b: np.ndarray, batch_shape: tuple[int, ...], spec: M
     out = np.empty((a_index.size, n_rows, n_cols))
     keys = generator.integers(0, np.iinfo(np.uint64).max, size=2, dtype=np.uint64, endpoint=True) if generator \
         else np.zeros(2, dtype=np.uint64)  # fmt: skip
+    a_batches = np.ascontiguousarray(a_batches)
+    b_batches = np.ascontiguousarray(b_batches)
+    a_index = np.ascontiguousarray(a_index.reshape(-1))
+    b_index = np.ascontiguousarray(b_index.reshape(-1))
+    path = fast_path(spec, acc_plain, plain_product)
+    max_bits = np.float64(spec.accumulator.max).view(np.uint64)
+    if path == "register" and _float32_valued(a_batches) and _float32_valued(b_batches):
+        register_kernel(a_batches.astype(np.float32), b_batches.astype(np.float32), a_index, b_index, out,
+                        lowered(_FP32), lowered(_FP32), lowered(spec.accumulator), max_bits)  # fmt: skip
+        return out.reshape(batch_shape + (n_rows, n_cols))
+    if path == "exact products":
+        exact_product_kernel(spec.mode.code)(a_batches, b_batches, a_index, b_index, out, lowered(spec.accumulator),
+                                             max_bits)  # fmt: skip
+        return out.reshape(batch_shape + (n_rows, n_cols))
     product_format = spec.product or _FP64
     via_format = spec.via or _FP64
     run_matmul_kernel(
-        np.ascontiguousarray(a_batches), np.ascontiguousarray(b_batches),
-        np.ascontiguousarray(a_index.reshape(-1)), np.ascontiguousarray(b_index.reshape(-1)), out, spec.block,
+        a_batches, b_batches, a_index, b_index, out, spec.block,
         lowered(product_format), lowered(spec.block_precision), lowered(spec.accumulator), lowered(via_format),
         keys[0], keys[1], spec.mode.code, spec.product is not None and not plain_product, spec.via is not None,
         acc_plain, block_plain,
