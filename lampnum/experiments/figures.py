@@ -43,7 +43,7 @@ def accuracy_vs_rate(rows: Sequence[Row], path: Path, metric: str = "kl", site: 
     solid lines, their random ablations dashed, the no-LAMP baseline as a dotted horizontal line."""
     plt = _pyplot()
     lamp = _lamp(rows, site)
-    panels = sorted({(str(r["precision"]), r.get("m_bits") or 0, str(r["dataset"])) for r in lamp}, key=str)
+    panels = sorted({(str(r["precision"]), r.get("m_bits") or 0, str(r["dataset"])) for r in lamp})
     n = max(1, len(panels))
     cols = min(4, n)
     fig, axes = plt.subplots((n + cols - 1) // cols, cols, figsize=(3.6 * cols, 3.0 * ((n + cols - 1) // cols)),
