@@ -59,6 +59,8 @@ def _cells_and_datasets(args: argparse.Namespace):  # type: ignore[no-untyped-de
     elif args.grid == "beyond":
         cells = [c for label in labels for c in paper.beyond_cells(label)]
     else:
+        if (args.m or args.low_sites) and "paper" not in args.precision:
+            raise ValueError("--m and --low-sites (m_bits, low_sites) apply to precision 'paper' only")
         taus = {rule: list(paper.PAPER_TAUS.get(rule, ())) for rule in args.rules}
         taus.update(dict(args.tau))
         cells = expand(
