@@ -1,11 +1,11 @@
-"""The teaching notebooks of ``examples/notebooks/`` execute top to bottom (with this interpreter) within 2 minutes
-each, and are committed without outputs."""
+"""The teaching notebooks of ``examples/notebooks/`` execute top to bottom (with this interpreter) without an error,
+and are committed without outputs. Their run time is reported, not asserted (no timing assertions in tests); the
+per-cell timeout only guards against a hang."""
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -49,9 +49,6 @@ def test_notebook_executes(path: Path, kernel_dir: Path, tmp_path: Path, monkeyp
     book = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(book, kernel_name=KERNEL, timeout=120,
                                      resources={"metadata": {"path": str(tmp_path)}})  # fmt: skip
-    start = time.perf_counter()
     client.execute()
-    seconds = time.perf_counter() - start
-    assert seconds < 120, f"{path.name} took {seconds:.0f} s"
     errors = [o for c in book.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
