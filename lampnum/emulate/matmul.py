@@ -24,9 +24,17 @@ Kernels, by spec (:func:`fast_path`); all are bit-identical to :mod:`lampnum.emu
   in rne), no via, strict (``block=1``), a deterministic mode (rne rna rtz rup rdn rto), an
   accumulator with 2 <= p <= 51. One float64 addition per update, rounded by bit operations; a sum that lands on a
   rounding boundary or outside the accumulator's normal range is redone exactly (the argument is in that module).
+  In rne with finite operands, :func:`lampnum.emulate.matmul_split.strict_rne_kernel` runs instead: an FMA and
+  Veltkamp's splitting per update, and, when :func:`~lampnum.emulate.matmul_split.range_certificate` proves that no
+  partial sum can overflow or reach the subnormal range, no range test in the loop at all.
 - "register" (:func:`lampnum.emulate.matmul_fast.register_kernel`): the LAMP paper's fp32 register, ``product="fp32"``,
   ``via="fp32"``, rne, ``block=1``, an accumulator with p <= 24 inside fp32's exponent range, and operands that are
-  float32 values: float32 hardware products and sums, flagged specials redone in float64.
+  float32 values: float32 hardware products and sums, flagged specials redone in float64. For p <= 23 with a
+  :func:`~lampnum.emulate.matmul_split.register_certificate` (nothing exceptional can happen),
+  :func:`lampnum.emulate.matmul_split.register_split_kernel` runs: no test in the loop.
+- "block FMA" (:func:`lampnum.emulate.matmul_blocked.blocked_matmul`): ``block > 1`` with float64 block sums, exact
+  products (or fp64 products in rne), no via, a deterministic mode, finite operands: the block sums come from a BLAS
+  product and every accumulator update is certified from an error bound or recomputed exactly.
 - "general" (:mod:`lampnum.emulate.matmul_kernels`): everything else, block FMA and stochastic modes included (their
   random words are indexed by element and step, so every kernel gives the same result for any tiling or threads).
 
@@ -45,8 +53,11 @@ from ..rounding import round as round_to_format
 from ..rounding.api import resolve_rng
 from ..rounding.modes import RoundingMode
 from .accumulate import check_sum_format
+from .matmul_blocked import blocked_eligible, blocked_matmul
 from .matmul_fast import exact_product_kernel, register_kernel
 from .matmul_kernels import run_matmul_kernel
+from .matmul_split import range_certificate, register_certificate, register_split_kernel, strict_rne_kernel
+from .operand_stats import OperandStats, max_abs_col_sum, max_abs_row_sum, operand_stats
 from .spec import MatmulSpec, as_spec
 
 __all__ = ["matmul", "lowered", "blas_is_exact", "significant_bits",
@@ -66,64 +77,57 @@ def lowered(fmt: Format) -> tuple:
 
 def significant_bits(x: np.ndarray) -> int:
     """The largest number of significant bits among the finite nonzero values of ``x`` (0 when there are none)."""
-    finite = x[np.isfinite(x) & (x != 0)]
-    if finite.size == 0:
-        return 0
-    mantissa, _ = np.frexp(np.abs(finite))
-    scaled = np.ldexp(mantissa, 53).astype(np.uint64)  # the 53-bit significand, exactly
-    trailing = np.zeros(scaled.shape, dtype=np.int64)
-    for shift in (32, 16, 8, 4, 2, 1):  # count trailing zeros, binary search on all elements at once
-        mask = np.uint64((1 << shift) - 1)
-        zero = (scaled & mask) == 0
-        trailing += np.where(zero, shift, 0)
-        scaled = np.where(zero, scaled >> np.uint64(shift), scaled)
-    return int(53 - trailing.min())
+    return operand_stats(x).max_significant_bits
 
 
-def _magnitude_range(x: np.ndarray) -> tuple[float, float]:
-    finite = np.abs(x[np.isfinite(x) & (x != 0)])
-    return (float(finite.min()), float(finite.max())) if finite.size else (np.inf, 0.0)
-
-
-def _products_exact(a: np.ndarray, b: np.ndarray) -> bool:
-    if significant_bits(a) + significant_bits(b) > 53:
+def _products_exact(a: OperandStats, b: OperandStats) -> bool:
+    if a.max_significant_bits + b.max_significant_bits > 53:
         return False
-    a_min, a_max = _magnitude_range(a)
-    b_min, b_max = _magnitude_range(b)
-    if a_max == 0 or b_max == 0:
+    if a.count == 0 or b.count == 0:
         return True
-    return a_min * b_min >= np.finfo(np.float64).tiny and a_max * b_max < np.finfo(np.float64).max / 2
+    return a.min_abs * b.min_abs >= np.finfo(np.float64).tiny and a.max_abs * b.max_abs < np.finfo(np.float64).max / 2
 
 
-def blas_is_exact(a: np.ndarray, b: np.ndarray) -> bool:
+def blas_is_exact(a: np.ndarray, b: np.ndarray, a_stats: OperandStats | None = None,
+                  b_stats: OperandStats | None = None) -> bool:  # fmt: skip
     """A sufficient condition for every partial sum of every product to be exact in float64 (then BLAS's unknown
     summation order cannot matter): all products are multiples of 2^lsb and bounded by 2^top with
-    ``top - lsb + log2(K) <= 53``."""
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+    ``top - lsb + log2(K) <= 53`` (``lsb``: the sum of the operands' least significant set bits)."""
+    a_stats = a_stats or operand_stats(a)
+    b_stats = b_stats or operand_stats(b)
+    if not (a_stats.finite and b_stats.finite) or not _products_exact(a_stats, b_stats):
         return False
-    if not _products_exact(a, b):
-        return False
-    a_min, a_max = _magnitude_range(a)
-    b_min, b_max = _magnitude_range(b)
-    if a_max == 0 or b_max == 0:
+    if a_stats.count == 0 or b_stats.count == 0:
         return True
-    lsb = (np.frexp(a_min)[1] - significant_bits(a)) + (np.frexp(b_min)[1] - significant_bits(b))
-    top = np.frexp(a_max)[1] + np.frexp(b_max)[1] + int(np.ceil(np.log2(max(a.shape[-1], 1)))) + 1
+    lsb = a_stats.lsb + b_stats.lsb
+    top = (a_stats.max_exponent + 1) + (b_stats.max_exponent + 1) + int(np.ceil(np.log2(max(a.shape[-1], 1)))) + 1
     return top - lsb <= 53
 
 
 def fast_path(spec: MatmulSpec, acc_plain: bool, plain_product: bool) -> str:
-    """Which kernel runs a spec (see the module docstring): "exact products", "register" (when the operands are also
-    float32 values) or "general"."""
+    """Which kernel runs a spec (see the module docstring): "exact products", "block FMA", "register" (when the
+    operands are also float32 values) or "general"."""
     acc = spec.accumulator
     if acc_plain or acc.p < 2:
         return "general"
-    if (spec.product is None or plain_product) and spec.via is None and not spec.mode.stochastic and spec.block == 1:
+    exact_sums = (spec.product is None or plain_product) and spec.via is None and not spec.mode.stochastic
+    if exact_sums and spec.block == 1:
         return "exact products"
+    if exact_sums and spec.block_precision == _FP64:
+        return "block FMA"
     fp32_register = spec.product == _FP32 and spec.via == _FP32 and spec.mode is RoundingMode.RNE
     if fp32_register and spec.block == 1 and acc.p <= 24 and acc.emax <= 127 and acc.emin >= -126:
         return "register"
     return "general"
+
+
+def _float32_values(x: np.ndarray, stats: OperandStats) -> bool:
+    """Every element of ``x`` is a float32 value: at once when its finite nonzero entries are float32 normal numbers
+    (at most 24 significant bits, exponents in [-126, 127]) and it is finite, else by a round trip."""
+    if stats.finite and (stats.count == 0 or (stats.max_significant_bits <= 24 and stats.min_exponent >= -126
+                                              and stats.max_exponent <= 127)):  # fmt: skip
+        return True
+    return _float32_valued(x)
 
 
 def _float32_valued(x: np.ndarray) -> bool:
@@ -190,10 +194,11 @@ def _product(a: np.ndarray, b: np.ndarray, batch_shape: tuple[int, ...], spec: M
     """The accumulation, on float64 operands already rounded to the input format."""
     rounds_nothing = spec.product is None and spec.via is None and spec.accumulator == _FP64 and (
         spec.block == 1 or spec.block_precision == _FP64) and spec.mode is RoundingMode.RNE  # fmt: skip
-    if rounds_nothing and blas_is_exact(a, b):
+    a_stats, b_stats = operand_stats(a), operand_stats(b)
+    if rounds_nothing and blas_is_exact(a, b, a_stats, b_stats):
         return np.matmul(a, b)
     plain_product = spec.product == _FP64 and spec.mode is RoundingMode.RNE
-    if not plain_product and not _products_exact(a, b):
+    if not plain_product and not _products_exact(a_stats, b_stats):
         raise ValueError(
             "emulated products need operands whose products are exact in float64 (at most 26 significant bits each, "
             "as float32 data has, and no float64 underflow or overflow); round the operands with input=... (e.g. "
@@ -219,14 +224,33 @@ def _product(a: np.ndarray, b: np.ndarray, batch_shape: tuple[int, ...], spec: M
     b_index = np.ascontiguousarray(b_index.reshape(-1))
     path = fast_path(spec, acc_plain, plain_product)
     max_bits = np.float64(spec.accumulator.max).view(np.uint64)
-    if path == "register" and _float32_valued(a_batches) and _float32_valued(b_batches):
-        register_kernel(a_batches.astype(np.float32), b_batches.astype(np.float32), a_index, b_index, out,
-                        lowered(_FP32), lowered(_FP32), lowered(spec.accumulator), max_bits)  # fmt: skip
+    if path == "register" and _float32_values(a_batches, a_stats) and _float32_values(b_batches, b_stats):
+        a32, b32 = a_batches.astype(np.float32), b_batches.astype(np.float32)
+        if spec.accumulator.p <= 23 and register_certificate(a_stats, b_stats, max_abs_row_sum(a32),
+                                                             max_abs_col_sum(b32), depth, spec.accumulator):
+            register_split_kernel(a32, b32, a_index, b_index, out, spec.accumulator.p)
+        else:
+            register_kernel(a32, b32, a_index, b_index, out, lowered(_FP32), lowered(_FP32),
+                            lowered(spec.accumulator), max_bits)  # fmt: skip
         return out.reshape(batch_shape + (n_rows, n_cols))
+    if path == "exact products" and spec.mode is RoundingMode.RNE:
+        certificate = range_certificate(a_stats, b_stats, max_abs_row_sum(a_batches), max_abs_col_sum(b_batches),
+                                        depth, spec.accumulator)  # fmt: skip
+        if certificate.splittable:
+            acc = spec.accumulator
+            strict_rne_kernel(a_batches, b_batches, a_index, b_index, out, acc.p, float(acc.tiny),
+                              float(acc.max), lowered(acc), certificate.certified, 1.0)  # fmt: skip
+            return out.reshape(batch_shape + (n_rows, n_cols))
     if path == "exact products":
         exact_product_kernel(spec.mode.code)(a_batches, b_batches, a_index, b_index, out, lowered(spec.accumulator),
                                              max_bits)  # fmt: skip
         return out.reshape(batch_shape + (n_rows, n_cols))
+    if path == "block FMA":
+        float32_blas = _float32_values(a_batches, a_stats) and _float32_values(b_batches, b_stats)
+        if blocked_eligible(a_stats, b_stats, spec.block, float32_blas):
+            blocked_matmul(a_batches, b_batches, a_index, b_index, out, spec.block, spec.accumulator,
+                           lowered(spec.accumulator), spec.mode.code, float32_blas)  # fmt: skip
+            return out.reshape(batch_shape + (n_rows, n_cols))
     product_format = spec.product or _FP64
     via_format = spec.via or _FP64
     run_matmul_kernel(
