@@ -2,8 +2,9 @@
 
 :mod:`lampnum.lamp.rules` states each rule with numpy; :func:`row_rule` computes the same masks chunk by chunk
 of rows (about 1 MiB of scores at a time, so the work stays in cache): a Numba pass for the row maxima and
-valid counts, numpy's vectorised ``exp(z − max)`` into a chunk buffer (several times faster than a scalar exp
-in Numba), a Numba pass for the indicators, then the rule's comparison (the mass rule: a Numba pass that sorts
+valid counts, ``exp(z − max)`` by :func:`lampnum.lamp.fast_exp.fast_exp` (vectorised, within 2 ulp; numpy's
+float64 exp is a scalar libm call per element without AVX-512) into a chunk buffer, a Numba pass for the
+indicators, then the rule's comparison (the mass rule: a Numba pass that sorts
 only the top of each row). :func:`top_rows` picks each row's largest keys (the random ablation),
 :func:`top_indicators` does so on each chunk's indicators while they are in cache (top_mu), :func:`budget` is
 :func:`lampnum.lamp.rules.budget` in Numba passes over row blocks, and :func:`dots_at` computes the selected dot
@@ -28,6 +29,7 @@ import numpy as np
 from numba import get_num_threads, njit
 
 from . import rules
+from .fast_exp import fast_exp
 
 __all__ = [
     "row_rule",
@@ -37,6 +39,7 @@ __all__ = [
     "budget",
     "dots_at",
     "in_blocks",
+    "valid_rows",
     "STRICT",
     "BOUND",
     "RELAXED",
@@ -68,6 +71,29 @@ def _row_max(z, valid, top, count, width):  # pragma: no cover - compiled
         count[r] = c
         width[r] = last
     return bad
+
+
+@njit(cache=True, nogil=True)
+def valid_rows(z, allowed, start, stop, out):  # pragma: no cover - compiled
+    """``out[r] = allowed[r mod M] & (z[r] != −inf)`` for rows ``start <= r < stop`` (``allowed``: (M, n), the
+    mask of the last two axes, repeated over the leading ones)."""
+    period = allowed.shape[0]
+    for r in range(start, stop):
+        mask_row = allowed[r % period]
+        for j in range(z.shape[1]):
+            out[r, j] = mask_row[j] & (z[r, j] != -np.inf)
+
+
+@njit(cache=True, nogil=True)
+def _shifted_exp(z, top, width, e):  # pragma: no cover - compiled
+    """``e[r, j] = exp(z[r, j] − top[r])`` up to the row's last valid column (:func:`fast_exp`, vectorised), 0
+    beyond it. Entries outside ``valid`` may hold anything (NaN included); they are computed and ignored."""
+    for r in range(z.shape[0]):
+        stop = width[r]
+        for j in range(stop):
+            e[r, j] = fast_exp(z[r, j] - top[r])
+        for j in range(stop, z.shape[1]):
+            e[r, j] = 0.0
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
@@ -250,9 +276,7 @@ def _chunks(
         columns = slice(0, int(width[:here].max(initial=0)))
         e = buffer[: here * columns.stop].reshape(here, columns.stop)
         if needs_exp:
-            with np.errstate(over="ignore", invalid="ignore"):  # entries outside `valid` may hold anything
-                np.subtract(z[part, columns], top[:here, None], out=e)
-                np.exp(e, out=e)
+            _shifted_exp(z[part, columns], top[:here], width[:here], e)
         yield part, columns, e, count[:here]
 
 

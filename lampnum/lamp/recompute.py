@@ -106,6 +106,14 @@ def _float64_copy(array: np.ndarray) -> np.ndarray:
     return out
 
 
+def _selected_entries(small: np.ndarray, shape: tuple[int, ...], flat: np.ndarray) -> np.ndarray:
+    """``np.broadcast_to(small, shape).reshape(-1)[flat]`` without materialising the broadcast array."""
+    padded = (1,) * (len(shape) - small.ndim) + small.shape
+    coords = np.unravel_index(flat, shape)
+    kept = tuple(c if size != 1 else 0 for c, size in zip(coords, padded, strict=True))
+    return small.reshape(padded)[kept]
+
+
 def _as_real(name: str, value: Any) -> np.ndarray:
     array = np.asarray(value)
     if array.dtype.kind not in "fiu" or array.dtype == np.bool_:
@@ -123,6 +131,7 @@ def recompute_product(
     valid: Any = None,
     scale: float = 1.0,
     bias: Any = None,
+    in_place: bool = False,
 ) -> LampResult:
     """Replace the selected components of ``values ≈ scale·(a @ b) + bias`` by high-precision recomputation.
 
@@ -131,10 +140,17 @@ def recompute_product(
     ``mask`` a boolean array of its shape. ``valid`` (boolean, broadcast to ``values``; default: the entries
     that are not −inf) defines the recompute rate's denominator; selecting an invalid entry raises
     ``ValueError``. ``bias`` has shape ``(N,)``. Returns a :class:`LampResult` whose ``values`` is a float64
-    copy; unselected entries are unchanged bit for bit.
+    copy; unselected entries are unchanged bit for bit. ``in_place=True`` corrects ``values`` itself instead
+    (it must then be a writable C-contiguous float64 array), saving the copy of the whole product: what a
+    forward pass wants, whose low-precision scores are a temporary.
     """
     a, b = _as_real("a", a), _as_real("b", b)
-    values = _float64_copy(_as_real("values", values))  # the copy we correct
+    if in_place:
+        values = np.asarray(values)
+        if values.dtype != np.float64 or not values.flags.c_contiguous or not values.flags.writeable:
+            raise ValueError("in_place=True needs values as a writable C-contiguous float64 array")
+    else:
+        values = _float64_copy(_as_real("values", values))  # the copy we correct
     if a.ndim < 2 or b.ndim < 2 or values.ndim < 2:
         raise ValueError("a, b and values need at least two axes: (..., M, K), (..., K, N), (..., M, N)")
     m, k = a.shape[-2:]
@@ -151,16 +167,20 @@ def recompute_product(
         raise ValueError(
             f"mask must be a boolean array of shape {values.shape}, got {mask.dtype} {mask.shape}"
         )
+    flat = np.flatnonzero(mask)
     if valid is None:
-        valid = values != -np.inf
-        valid_count = int(np.count_nonzero(valid))
+        valid_count = int(np.count_nonzero(values != -np.inf))
+        selected_valid = values.reshape(-1)[flat] != -np.inf
     else:  # broadcasting repeats each entry of `valid` equally often: count the small array
         small = np.asarray(valid, dtype=bool)
-        valid = np.broadcast_to(small, values.shape)
+        try:
+            np.broadcast_to(small, values.shape)
+        except ValueError:
+            raise ValueError(f"valid of shape {small.shape} does not broadcast to values {values.shape}") from None
         valid_count = int(np.count_nonzero(small)) * (values.size // max(small.size, 1))
-    if (mask & ~valid).any():
+        selected_valid = _selected_entries(small, values.shape, flat)
+    if not selected_valid.all():  # checked on the selected entries only: O(selected), not O(size)
         raise ValueError("mask selects components that are not valid (outside the causal mask or −inf)")
-    flat = np.flatnonzero(mask)
     rows, cols = np.divmod(flat, n)
     lead, rows = np.divmod(rows, m)
     a3 = np.ascontiguousarray(a.reshape((-1, m, k)), dtype=np.float64)
