@@ -40,6 +40,7 @@ __all__ = [
     "dots_at",
     "in_blocks",
     "valid_rows",
+    "fused_rule",
     "STRICT",
     "BOUND",
     "RELAXED",
@@ -328,6 +329,81 @@ def top_indicators(
     return out
 
 
+@njit(cache=True, nogil=True)
+def _fused_rows(kind, relative, length, z, allowed, bound, tau, length_ref, start, stop, out):  # pragma: no cover
+    """The threshold rules with probabilities computed here, one row at a time in L1-sized buffers (row
+    maximum, exponentials, sum, indicators, comparison), for rows ``start <= r < stop``: the same arithmetic as
+    the chunked path (:func:`_chunks`, :func:`_indicator`). Entry (r, j) is valid when ``allowed[r mod M, j]``
+    and ``z[r, j] > −inf`` (``allowed`` (M, n): a causal mask repeated over the leading axes, or the full valid
+    mask with M = R). ``kind`` STRICT, BOUND or RELAXED; ``relative``: the threshold is τ times the row's
+    largest indicator (relaxed, length); ``length``: τ scaled by ``√(length_ref/ℓ)``, capped at 1. Returns the
+    number of valid entries that are NaN or +inf (the caller raises)."""
+    n = z.shape[1]
+    period = allowed.shape[0]
+    e = np.empty(n)
+    ind = np.empty(n)
+    ok = np.empty(n, dtype=np.bool_)
+    bad = 0
+    for r in range(start, stop):
+        mask_row = allowed[r % period]
+        top, count, row_bad = -np.inf, 0, 0
+        for j in range(n):  # branch-free, so it vectorises
+            value = z[r, j]
+            good = mask_row[j] & (value != -np.inf)
+            ok[j] = good
+            finite = abs(value) <= 1.7976931348623157e308
+            count += good
+            row_bad += good & (not finite)
+            top = max(top, value if good & finite else -np.inf)
+        width = n  # one past the last valid column (a 64-bit integer max does not vectorise on AVX2)
+        while width > 0 and not ok[width - 1]:
+            width -= 1
+        bad += row_bad
+        if count == 0 or row_bad:
+            continue
+        for j in range(width):
+            e[j] = fast_exp(z[r, j] - top)
+        if kind == RELAXED:
+            best = 0.0
+            for j in range(width):
+                v = abs(z[r, j]) * e[j]
+                ind[j] = v
+                best = max(best, v if ok[j] else 0.0)
+            threshold = tau
+            if length:
+                threshold = min(1.0, tau * math.sqrt(length_ref / max(count, 1)))
+            limit = threshold * best if relative else tau
+            for j in range(width):
+                out[r, j] = ok[j] & (ind[j] > limit)
+            continue
+        total = _valid_sum(e[:width], ok[:width])
+        for j in range(width):
+            p = e[j] / total
+            weight = abs(z[r, j]) if kind == STRICT else bound[r, j]
+            out[r, j] = ok[j] & (2.0 * p * (1.0 - p) * weight > tau)
+    return bad
+
+
+def fused_rule(rule: str, z: np.ndarray, allowed: np.ndarray, bound: np.ndarray | None, tau: float,
+               length_ref: float) -> np.ndarray:  # fmt: skip
+    """The mask of "strict", "bound", "relaxed" or "length" with the softmax computed here, on C-contiguous
+    float64 (R, n) ``z`` and ``bound`` and a boolean ``allowed`` (M, n) repeated over the rows (see
+    :func:`_fused_rows`): no score-sized temporary but the mask itself."""
+    out = np.zeros(z.shape, dtype=bool)
+    kind = {"strict": STRICT, "bound": BOUND, "relaxed": RELAXED, "length": RELAXED}[rule]
+    beta = _ABSENT if bound is None else bound
+    bad = [0]
+
+    def work(block: slice) -> None:
+        bad[0] += _fused_rows(kind, rule in ("relaxed", "length"), rule == "length", z, allowed, beta, tau,
+                              length_ref, block.start, block.stop, out)  # fmt: skip
+
+    in_blocks(z.shape[0], work)
+    if bad[0]:
+        raise nonfinite_scores(bad[0])
+    return out
+
+
 def row_rule(
     rule: str,
     z: np.ndarray,
@@ -347,6 +423,8 @@ def row_rule(
         rule
     ]
     needs_exp = probs is None or kind == RELAXED
+    if rule != "mass" and probs is None:
+        return fused_rule(rule, z, valid, bound, tau, length_ref)
 
     def work(block: slice) -> None:
         scratch = np.empty(

@@ -172,6 +172,18 @@ def valid_mask(scores: np.ndarray, causal: np.ndarray | None = None) -> np.ndarr
 
 
 
+def _causal_rows(z: np.ndarray, causal: Any) -> np.ndarray:
+    """What :func:`lampnum.lamp.kernels.fused_rule` takes as ``allowed``: the (M, n) mask of the scores' last
+    two axes when ``causal`` is one (no score-sized mask is built), else the full valid mask as (R, n)."""
+    if causal is not None:
+        mask = np.asarray(causal)
+        if (mask.dtype == np.bool_ and mask.ndim >= 2 and z.ndim >= 2 and mask.size == math.prod(mask.shape[-2:])
+                and mask.shape[-2:] == z.shape[-2:]):  # fmt: skip
+            return np.ascontiguousarray(mask.reshape(mask.shape[-2:]))
+    n = z.shape[-1]
+    return np.ascontiguousarray(valid_mask(z, causal)).reshape(-1, n)
+
+
 def _float_array(name: str, value: Any) -> np.ndarray:
     array = np.asarray(value)
     if array.dtype.kind not in "fiu" or array.dtype == np.bool_:
@@ -251,6 +263,13 @@ def select(
     z = _float_array("scores", scores)
     if z.ndim == 0:
         raise ValueError("scores must have at least one axis (the softmax axis is the last)")
+    if rule in ("strict", "bound", "relaxed", "length") and probs is None and z.size:
+        allowed = _causal_rows(z, causal)  # the causal mask of the last two axes, or the full valid mask
+        beta = None if bound is None else _as_rows(_on_valid("bound", bound, z.shape, valid_mask(z, causal), 0.0,
+                                                              math.inf), z.shape)  # fmt: skip
+        reference = float(length_ref or DEFAULT_LENGTH_REF)
+        flat_z = _as_rows(z, z.shape)
+        return kernels.fused_rule(rule, flat_z, allowed, beta, float(tau), reference).reshape(z.shape)  # type: ignore
     valid = valid_mask(z, causal)
     if rule in ("none", "all", "random"):  # the other rules check in their first kernel pass
         bad = int((valid & ~np.isfinite(z)).sum())
