@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lampnum import bounds
+from lampnum.emulate import MatmulSpec
 from lampnum.gpt2.config import GPT2Config
 from lampnum.gpt2.policy import WEIGHT_SITES, Context, Policy, RunStats, quantize_weight
 from lampnum.gpt2.weights import check_params
@@ -38,6 +40,7 @@ __all__ = [
     "gelu_fc",
     "gpt2",
     "lamp_scores",
+    "score_bound",
     "layer_norm",
     "lm_head",
     "mlp",
@@ -131,10 +134,30 @@ def lamp_scores(
     site = ctx.lamp("score")
     assert site is not None
     factor = z.dtype.type(scale)
+    bound = score_bound(q, k, z, ctx.policy.spec("score", layer), float(factor)) if site.config.needs_bound \
+        else None  # fmt: skip
     result = AttentionScores(site.config).apply(
-        q, k, z * factor, causal=True, scale=float(factor), rng=ctx.rng("score")
+        q, k, z * factor, causal=True, scale=float(factor), bound=bound, rng=ctx.rng("score")
     )
     return ctx.lamp_done(layer, "score", result, t0)
+
+
+def score_bound(q: np.ndarray, k: np.ndarray, z: np.ndarray, spec: MatmulSpec | None, factor: float) -> np.ndarray:
+    """A componentwise bound on the error of the scaled scores ``z·factor`` (computed in z's dtype) against the
+    exact ``factor·(q·k)``, for the bound-aware rule.
+
+    ``spec`` None (native BLAS in the working dtype, summation order unknown): ``γ_d·|q||k|ᵀ`` with the working
+    dtype's unit roundoff (Higham 2002, §3.1, any order). An emulated site: :func:`lampnum.bounds.matmul` of
+    the site's spec, plus the rounding of the float64 result to the working dtype. Then the scaling's rounding:
+    ``|fl(ẑ·f) − f·c| <= f·β + u·f·|ẑ|·(2 + u)`` with ``u`` the working dtype's unit roundoff."""
+    u = float(np.finfo(z.dtype).eps) / 2
+    kt = np.swapaxes(k, -1, -2)
+    if spec is None:
+        d = q.shape[-1]
+        beta = (d * u / (1 - d * u)) * (np.abs(q.astype(np.float64)) @ np.abs(kt.astype(np.float64)))
+    else:
+        beta = bounds.matmul(q, kt, spec)
+    return factor * beta + u * (2 + u) * factor * np.abs(z.astype(np.float64))
 
 
 def gelu_fc(

@@ -271,9 +271,10 @@ class Policy:
                 f"rule {rule!r} (indicator {indicator!r}) is defined for softmax compositions only; "
                 f"LAMP at {site!r} takes strict, top_mu, budget (indicator 'strict'), none or all"
             )
-        if config.needs_bound:
+        if config.needs_bound and site != "score":
             raise ValueError(
-                "the bound-aware rule or indicator needs bounds the forward pass does not supply"
+                "the bound-aware rule or indicator needs componentwise error bounds, which the forward pass "
+                "supplies at the 'score' site only"
             )
         label = f"{rule}" + ("" if tau is None else f"(tau={tau})") + ("+random" if ablation else "")
         return replace(
