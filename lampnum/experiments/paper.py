@@ -11,7 +11,7 @@ from __future__ import annotations
 from lampnum.experiments.datasets import Dataset
 from lampnum.experiments.grid import Cell, expand
 
-__all__ = ["PAPER_M", "PAPER_TAUS", "paper_cells", "beyond_cells", "paper_dataset"]
+__all__ = ["PAPER_M", "PAPER_TAUS", "BEYOND_TAUS", "BOUND_TAUS", "BOUND_M", "paper_cells", "beyond_cells", "paper_dataset"]
 
 PAPER_M = (4, 7, 10, 13, 16, 19, 22)
 #: τ per rule, ten values each spanning the paper's ranges (30 in all).
@@ -45,10 +45,24 @@ def paper_cells(
 BEYOND_TAUS = (1e-3, 1e-2, 0.1, 1.0)
 
 
+#: τ of the bound-aware rule (absolute: the largest first-order contribution to a row's ‖Δs‖₁ left alone).
+BOUND_TAUS = (3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
+BOUND_M = (4, 7, 10)
+
+
 def beyond_cells(dataset: str, precisions: tuple[str, ...] = ("bf16-acc", "fp16", "e4m3-weights")) -> list[Cell]:
     """Every site in low precision (the presets), LAMP with the strict rule at each of the four compositions,
-    and the random ablation: 3 presets × (1 + 4 sites × 4 τ × 2) = 99 cells."""
-    return expand(
+    and the random ablation: 3 presets × (1 + 4 sites × 4 τ × 2) = 99 cells; then the bound-aware rule at
+    softmax∘score in the paper's setting, m in 4, 7, 10 × 6 τ × (LAMP, random) = 36 cells (plus the 3
+    baselines the paper grid shares): 138 cells.
+
+    >>> len(beyond_cells("d"))
+    138
+    """
+    presets = expand(
         [dataset], precisions=precisions, lamp_sites=["score", "fc", "residual", "lm_head"], rules=["strict"],
         taus={"strict": BEYOND_TAUS},
     )  # fmt: skip
+    bound = expand([dataset], precisions=["paper"], m_bits=BOUND_M, lamp_sites=["score"], rules=["bound"],
+                   taus={"bound": BOUND_TAUS})  # fmt: skip
+    return presets + bound
