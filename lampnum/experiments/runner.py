@@ -14,8 +14,10 @@ process-local cache, so consecutive cells on one worker do not reload them.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import functools
 import multiprocessing
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -110,10 +112,34 @@ def _local(
             yield run_cell(*job, threads)  # type: ignore[arg-type]
         return
     spawn = multiprocessing.get_context("spawn")  # Numba's thread pools are not fork-safe
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as pool:
+    with _blas_threads_of_children(threads), cf.ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as pool:
         futures = [pool.submit(run_cell, *job, threads) for job in jobs]  # type: ignore[arg-type]
         for f in cf.as_completed(futures):
             yield f.result()
+
+
+_BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _blas_threads_of_children(threads: int | None) -> Iterator[None]:
+    """While the worker processes start, give them ``threads`` BLAS threads too (BLAS libraries read these
+    variables once, when they load; a spawned child inherits the parent's environment): otherwise every worker's
+    BLAS starts one thread per core, and W workers on C cores run W·C threads that spin for each other. The
+    parent's environment is restored afterwards."""
+    if threads is None:
+        yield
+        return
+    saved = {name: os.environ.get(name) for name in _BLAS_THREAD_VARIABLES}
+    os.environ.update({name: str(threads) for name in _BLAS_THREAD_VARIABLES})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _dask(jobs: Sequence[tuple[object, ...]], scheduler: object, threads: int | None) -> Iterator[dict[str, object]]:
