@@ -137,8 +137,8 @@ def lamp_scores(
     bound = score_bound(q, k, z, ctx.policy.spec("score", layer), float(factor)) if site.config.needs_bound \
         else None  # fmt: skip
     result = AttentionScores(site.config).apply(
-        q, k, z * factor, causal=True, scale=float(factor), bound=bound, rng=ctx.rng("score")
-    )
+        q, k, z * factor, causal=True, scale=float(factor), bound=bound, rng=ctx.rng("score"), in_place=True
+    )  # (z·factor is a temporary: corrected in place when it is float64)
     return ctx.lamp_done(layer, "score", result, t0)
 
 

@@ -176,28 +176,36 @@ class AttentionScores:
         bound: Any = None,
         scale: float | None = None,
         rng: Any = None,
+        in_place: bool = False,
     ) -> LampResult:
         """Correct the low-precision scaled scores ``scores ≈ scale·q kᵀ`` (``(..., n_q, n_k)``).
 
         ``q`` is ``(..., n_q, d)``, ``k`` ``(..., n_k, d)``; ``scale`` defaults to ``1/√d``. ``causal``: True
         (the causal mask of :func:`causal_mask`), False (every entry valid) or a boolean mask broadcast to the
         scores. ``bound`` is the componentwise error bound of the scaled scores (for the bound rule /
-        indicator). The recompute rate counts the valid entries.
+        indicator). The recompute rate counts the valid entries. ``in_place=True`` corrects ``scores`` itself
+        when it is a float64 array (see :func:`recompute_product`; float32 scores are converted, so never
+        changed).
         """
         q, k = np.asarray(q), np.asarray(k)
-        scores = np.asarray(scores, dtype=np.float64)
+        given = np.asarray(scores)
+        scores = given if in_place and given.dtype == np.float64 else given.astype(np.float64)  # ours to correct
         if causal is True:
             allowed = causal_mask(*scores.shape[-2:])
         elif causal is False:
             allowed = None
         else:
             allowed = causal
-        valid = valid_mask(scores, allowed)
+        # the causal mask itself stands for the valid entries when no score is −inf (no score-sized mask)
+        valid = allowed if allowed is not None and not kernels.has_neg_inf(scores) else valid_mask(scores, allowed)
+        if valid is None:
+            valid = valid_mask(scores, None)
         mask = self.config.softmax_mask(scores, valid, bound, rng)
         factor = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
         return recompute_product(
-            q, np.swapaxes(k, -1, -2), scores, mask, high=self.config.high, valid=valid, scale=factor
-        )
+            q, np.swapaxes(k, -1, -2), scores, mask, high=self.config.high, valid=valid, scale=factor,
+            in_place=True,
+        )  # fmt: skip
 
 
 class LogitsSoftmax:

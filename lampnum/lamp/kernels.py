@@ -41,6 +41,8 @@ __all__ = [
     "in_blocks",
     "valid_rows",
     "fused_rule",
+    "random_rows",
+    "has_neg_inf",
     "STRICT",
     "BOUND",
     "RELAXED",
@@ -484,6 +486,64 @@ def _top(key, valid, counts, out):  # pragma: no cover - compiled
             filled = min(filled + 1, c)
         for t in range(filled):
             out[r, where[t]] = True
+
+
+@njit(cache=True, nogil=True)
+def _count_neg_inf(flat, start, stop):  # pragma: no cover - compiled
+    count = 0
+    for i in range(start, stop):
+        count += flat[i] == -np.inf
+    return count
+
+
+def has_neg_inf(z: np.ndarray) -> bool:
+    """Whether the float64 array ``z`` holds −inf (one parallel pass; numpy's ``isneginf`` takes several)."""
+    flat = np.ascontiguousarray(z).reshape(-1)
+    found = [0]
+
+    def work(block: slice) -> None:
+        found[0] += _count_neg_inf(flat, block.start, block.stop)
+
+    in_blocks(flat.size, work, smallest=1 << 16)
+    return found[0] > 0
+
+
+@njit(cache=True, nogil=True)
+def _floyd(valid, counts, first_draw, draws, out):  # pragma: no cover - compiled
+    """:func:`lampnum.lamp.rules.random_count` for the rows of this block: row r takes ``counts[r]`` uniforms
+    from ``draws`` starting at ``first_draw[r]``."""
+    n = valid.shape[1]
+    live = np.empty(n, dtype=np.int64)
+    taken = np.zeros(n, dtype=np.bool_)  # by rank among the row's valid entries; cleared after each row
+    for r in range(valid.shape[0]):
+        c = counts[r]
+        if c == 0:
+            continue
+        size = 0
+        for j in range(n):
+            if valid[r, j]:
+                live[size] = j
+                size += 1
+        used = first_draw[r]
+        for j in range(size - c, size):
+            t = min(np.int64(draws[used] * (j + 1)), j)  # u·(j + 1) may round up to j + 1
+            used += 1
+            rank = j if taken[t] else t
+            taken[rank] = True
+            out[r, live[rank]] = True
+        for j in range(size):
+            taken[j] = False
+
+
+def random_rows(valid: np.ndarray, counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """:func:`lampnum.lamp.rules.random_count` on (R, n) ``valid`` with (R,) ``counts`` (Floyd's sampling, one
+    uniform per chosen entry), row blocks in parallel."""
+    counts = np.minimum(np.asarray(counts, dtype=np.int64), valid.sum(axis=-1))
+    first_draw = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+    draws = rng.random(int(counts.sum()))
+    out = np.zeros(valid.shape, dtype=bool)
+    in_blocks(valid.shape[0], lambda b: _floyd(valid[b], counts[b], first_draw[b], draws, out[b]))
+    return out
 
 
 def top_rows(key: np.ndarray, valid: np.ndarray, counts: np.ndarray) -> np.ndarray:

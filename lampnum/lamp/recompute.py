@@ -109,6 +109,9 @@ def _float64_copy(array: np.ndarray) -> np.ndarray:
 def _selected_entries(small: np.ndarray, shape: tuple[int, ...], flat: np.ndarray) -> np.ndarray:
     """``np.broadcast_to(small, shape).reshape(-1)[flat]`` without materialising the broadcast array."""
     padded = (1,) * (len(shape) - small.ndim) + small.shape
+    trailing = len(shape) - small.ndim + next((i for i, size in enumerate(small.shape) if size != 1), small.ndim)
+    if padded[trailing:] == shape[trailing:] and all(size == 1 for size in padded[:trailing]):
+        return small.reshape(-1)[flat % max(small.size, 1)]  # a mask of the trailing axes, repeated (causal)
     coords = np.unravel_index(flat, shape)
     kept = tuple(c if size != 1 else 0 for c, size in zip(coords, padded, strict=True))
     return small.reshape(padded)[kept]

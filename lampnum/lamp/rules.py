@@ -186,7 +186,23 @@ def random_count(valid: np.ndarray, count: np.ndarray | int, rng: np.random.Gene
     """``min(count, ℓ)`` entries of each row drawn uniformly without replacement among its ℓ valid entries.
 
     The ablation of LAMP: the same number of recomputations per row as another rule, at random positions.
-    Every entry gets an independent uniform key from ``rng``; the row's valid entries with the largest keys
-    are chosen, so every subset of the right size is equally likely.
+    Robert Floyd's sampling (Bentley & Floyd, "A sample of brilliance", CACM 30(9), 1987): for a row with
+    ``c = min(count, ℓ)``, for ``j = ℓ − c, …, ℓ − 1`` draw ``t`` uniform in ``0..j`` and take the t-th valid
+    entry, or the j-th if the t-th is taken already; every c-subset is equally likely. The uniforms are one
+    ``rng.random(Σ c)`` array consumed row after row in C order, ``t = ⌊u·(j + 1)⌋`` (so only as many random
+    numbers as entries chosen are drawn).
     """
-    return top_count(rng.random(valid.shape), valid, count)
+    rows = valid.reshape(-1, valid.shape[-1]) if valid.ndim else valid.reshape(1, 1)
+    counts = np.minimum(np.broadcast_to(count, valid.shape[:-1]).reshape(-1), rows.sum(axis=-1))
+    draws = rng.random(int(counts.sum()))
+    mask = np.zeros(rows.shape, dtype=bool)
+    used = 0
+    for r in range(rows.shape[0]):
+        live = np.flatnonzero(rows[r])
+        chosen: set[int] = set()
+        for j in range(live.size - counts[r], live.size):
+            t = min(int(draws[used] * (j + 1)), j)  # u·(j + 1) may round up to j + 1
+            used += 1
+            chosen.add(j if t in chosen else t)
+        mask[r, live[sorted(chosen)]] = True
+    return mask.reshape(valid.shape)

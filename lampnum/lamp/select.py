@@ -30,7 +30,8 @@ Rules (per row unless said otherwise; ties by position, lower index first):
     ``2 s_j (1 − s_j) β_j > τ``, β the actual componentwise error bound of the scores (ours). τ is *absolute*:
     the largest first-order contribution to the row's ``‖Δs‖₁`` left unrecomputed.
 ``random``, count, rng
-    ``min(count, ℓ)`` entries drawn uniformly among the row's valid entries (the ablation);
+    ``min(count, ℓ)`` entries drawn uniformly among the row's valid entries (the ablation; Floyd's sampling,
+    :func:`lampnum.lamp.rules.random_count`);
     ``count=other_mask.sum(-1)`` gives the same count per row as another rule.
 ``none``
     nothing.
@@ -286,8 +287,7 @@ def select(
     flat_valid = np.ascontiguousarray(valid).reshape(-1, n)
     if rule == "random":
         counts = _counts(count, z.shape[:-1]).reshape(-1)
-        keys = resolve_rng(rng).random(flat_valid.shape)
-        return kernels.top_rows(keys, flat_valid, counts).reshape(z.shape)
+        return kernels.random_rows(flat_valid, counts, resolve_rng(rng)).reshape(z.shape)
     given = None if probs is None else rows(_on_valid("probs", probs, z.shape, valid, 0.0, 1.0))
     beta = None if bound is None else rows(_on_valid("bound", bound, z.shape, valid, 0.0, math.inf))
     if rule in ("mass", "strict", "bound", "relaxed", "length"):

@@ -308,7 +308,7 @@ def test_numpy_statement_of_the_row_rules(case, tau_mass, tau_strict, tau_relaxe
 
 @given(score_arrays(), st.integers(0, 10), st.integers(0, 2**32))
 def test_random_kernel_equals_numpy_statement(case, count, seed):
-    """select("random") draws the same keys as rules.random_count and picks the same entries."""
+    """select("random") makes the same draws as rules.random_count and picks the same entries."""
     from lampnum.lamp import rules
 
     scores, causal = case
