@@ -49,12 +49,17 @@ def _pairs(rows: list[dict[str, str]], precision: str) -> tuple[dict, dict]:
     return base, cells
 
 
+def _first_gain(entries: list[tuple], none: float | None, factor: float) -> tuple | None:
+    """The lowest-rate (rate, τ, KL, random KL) entry whose gain over ``none`` reaches ``factor``."""
+    return next((e for e in entries if none and none / max(e[2], 1e-300) >= factor), None)
+
+
 def claim_table(rows: list[dict[str, str]]) -> str:
     base, cells = _pairs(rows, "paper")
     lines = ["| m | rule | no LAMP KL | best gain at rate ≤ 3 % (τ, rate) | lowest rate for 10× (τ; random KL) "
              "| lowest rate for 100× (τ; LAMP KL; random KL) |", "| --- | --- | --- | --- | --- | --- |"]
     by_rule: dict = defaultdict(list)
-    for (m, site, rule, tau), pair in cells.items():
+    for (m, _site, rule, tau), pair in cells.items():
         if "lamp" in pair:
             by_rule[(m, rule)].append((tau, pair))
     for m, rule in sorted(by_rule, key=lambda key: (int(key[0]), key[1])):
@@ -70,10 +75,7 @@ def claim_table(rows: list[dict[str, str]]) -> str:
         best = max(low, key=lambda e: none / max(e[2], 1e-300)) if low and none else None
         best_text = f"{none / max(best[2], 1e-300):.3g}× (τ = {best[1]:g}, {_fmt(best[0], True)})" if best else "—"
 
-        def first(factor: float) -> tuple | None:
-            return next((e for e in entries if none and none / max(e[2], 1e-300) >= factor), None)
-
-        ten, hundred = first(10.0), first(100.0)
+        ten, hundred = _first_gain(entries, none, 10.0), _first_gain(entries, none, 100.0)
         ten_text = f"{_fmt(ten[0], True)} (τ = {ten[1]:g}; {_fmt(ten[3])})" if ten else "not reached"
         hundred_text = (f"{_fmt(hundred[0], True)} (τ = {hundred[1]:g}; {_fmt(hundred[2])}; {_fmt(hundred[3])})"
                         if hundred else "not reached")  # fmt: skip
@@ -87,7 +89,8 @@ def m7_table(rows: list[dict[str, str]], m: str = "7") -> str:
              "| rule | τ | rate | LAMP KL | random KL | flip rate LAMP | flip rate random |",
              "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     chosen = [(key, pair) for key, pair in cells.items() if key[0] == m and "lamp" in pair]
-    for (_, _, rule, tau), pair in sorted(chosen, key=lambda item: (item[0][2], float(item[1]["lamp"]["recompute_rate"]))):
+    chosen.sort(key=lambda item: (item[0][2], float(item[1]["lamp"]["recompute_rate"])))
+    for (_, _, rule, tau), pair in chosen:
         lamp, random = pair["lamp"], pair.get("random")
         lines.append(f"| {rule} | {tau:g} | {_fmt(float(lamp['recompute_rate']), True)} | {_fmt(float(lamp['kl']))} | "
                      f"{_fmt(float(random['kl'])) if random else '—'} | {_fmt(float(lamp['flip_rate']), True)} | "
