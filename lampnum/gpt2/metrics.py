@@ -7,11 +7,9 @@ gives a NaN divergence, and the mean over positions is then NaN.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-__all__ = ["cross_entropy", "flip_rate", "kl_divergence", "log_softmax", "perplexity"]
+__all__ = ["cross_entropy", "flip_rate", "kl_and_flip_rate", "kl_divergence", "log_softmax", "perplexity"]
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -21,27 +19,25 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
 
 
-def _check_pair(ref: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ref, test = np.asarray(ref), np.asarray(test)
+def _per_position(ref_logits: np.ndarray, test_logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(KL, flip) per position from the fused kernel (:mod:`lampnum.gpt2.metrics_kernels`)."""
+    from .metrics_kernels import kl_flip_rows
+
+    ref, test = np.asarray(ref_logits), np.asarray(test_logits)
     if ref.shape != test.shape or ref.ndim < 1:
-        raise ValueError(
-            f"reference and test logits must have one shape [..., vocab], got {ref.shape}, {test.shape}"
-        )
-    if not np.all(np.isfinite(ref)):
-        raise ValueError("the reference logits contain non-finite values")
-    return ref, test
-
-
-def _expm1_minus_x(r: np.ndarray) -> np.ndarray:
-    """``e^r − 1 − r`` without cancellation: a Taylor series for ``|r| < 1/2``, ``expm1(r) − r`` beyond."""
-    out = np.expm1(r) - r
-    small = np.abs(r) < 0.5
-    x = r[small]
-    poly = np.full_like(x, 1.0 / math.factorial(18))
-    for k in range(15, -1, -1):  # Σ_{k=0}^{16} x^k / (k+2)!, truncation below 1e-22 relative
-        poly = poly * x + 1.0 / math.factorial(k + 2)
-    out[small] = x * x * poly
-    return out
+        raise ValueError(f"reference and test logits must have one shape [..., vocab], got {ref.shape}, {test.shape}")
+    for name, a in (("reference", ref), ("test", test)):
+        if a.dtype.kind != "f":
+            raise TypeError(f"the {name} logits must be floating point, got {a.dtype}")
+    vocab = ref.shape[-1]
+    ref2 = np.ascontiguousarray(ref.reshape(-1, vocab))
+    test2 = np.ascontiguousarray(test.reshape(-1, vocab))
+    kl = np.empty(ref2.shape[0])
+    flip = np.empty(ref2.shape[0])
+    if ref2.shape[0] and vocab:
+        if kl_flip_rows(ref2, test2, kl, flip):
+            raise ValueError("the reference logits contain non-finite values")
+    return kl, flip
 
 
 def kl_divergence(ref_logits: np.ndarray, test_logits: np.ndarray) -> float:
@@ -50,21 +46,21 @@ def kl_divergence(ref_logits: np.ndarray, test_logits: np.ndarray) -> float:
     Per position ``KL = Σ_v p(v)·(e^{r(v)} − 1 − r(v))`` with ``r = log p_test − log p_ref``: equal to
     ``Σ p·(log p − log q)`` because ``Σ p·e^r = Σ q = 1``, but a sum of non-negative terms, so KL ≈ ½Σ p·r²
     keeps its relative accuracy (about ``1e-16·max|log p| / max|r|``) even when it is far below the rounding
-    level of the textbook formula. A test probability 0 where the reference's is not gives ``inf``.
+    level of the textbook formula. A test probability 0 where the reference's is not gives ``inf``. One fused
+    pass per position (:func:`lampnum.gpt2.metrics_kernels.kl_flip_rows`).
     """
-    ref, test = _check_pair(ref_logits, test_logits)
-    lp, lq = log_softmax(ref), log_softmax(test)
-    p = np.exp(lp)
-    with np.errstate(invalid="ignore"):  # inf - inf where the test logits are infinite: NaN, reported as such
-        terms = p * _expm1_minus_x(lq - lp)
-    per_position = np.sum(np.where(p > 0, terms, 0.0), axis=-1)
-    return float(np.mean(per_position))
+    return float(np.mean(_per_position(ref_logits, test_logits)[0]))
 
 
 def flip_rate(ref_logits: np.ndarray, test_logits: np.ndarray) -> float:
     """Fraction of positions whose argmax token differs from the reference's."""
-    ref, test = _check_pair(ref_logits, test_logits)
-    return float(np.mean(np.argmax(ref, axis=-1) != np.argmax(test, axis=-1)))
+    return float(np.mean(_per_position(ref_logits, test_logits)[1]))
+
+
+def kl_and_flip_rate(ref_logits: np.ndarray, test_logits: np.ndarray) -> tuple[float, float]:
+    """(:func:`kl_divergence`, :func:`flip_rate`) from one pass over the logits."""
+    kl, flip = _per_position(ref_logits, test_logits)
+    return float(np.mean(kl)), float(np.mean(flip))
 
 
 def cross_entropy(logits: np.ndarray, ids: np.ndarray) -> float:
