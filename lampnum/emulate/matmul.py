@@ -147,11 +147,16 @@ def _as_operand(x: Any, name: str) -> np.ndarray:
 
 
 def matmul(a: Any, b: Any, spec: MatmulSpec | None = None, *, rng: np.random.Generator | int | None = None,
-           **spec_fields: Any) -> np.ndarray:  # fmt: skip
+           dtype: Any = np.float64, **spec_fields: Any) -> np.ndarray:  # fmt: skip
     """Emulated ``a @ b`` under ``spec`` (fields may be given or overridden as keywords, e.g. ``accumulator="bf16"``).
 
     ``rng`` (Generator or seed) drives stochastic rounding. See the module docstring for shapes, exactness conditions
     and special values; :class:`~lampnum.MatmulSpec` for the accumulation semantics.
+
+    ``dtype``: float64 (default: the emulated values exactly) or float32, the result then rounded to float32 (round
+    to nearest even, as ``.astype(np.float32)``; exact when the accumulator and output formats fit in float32, as
+    bf16, fp16, fp8 and the paper's m-bit registers do). The fp32-register path writes float32 directly, so a
+    working-precision-float32 caller saves a float64 array of the output's size and its conversion.
 
     >>> import lampnum as ln, numpy as np
     >>> a = np.full((1, 4096), 1.0, dtype=np.float32); b = np.full((4096, 1), 1.0, dtype=np.float32)
@@ -161,6 +166,9 @@ def matmul(a: Any, b: Any, spec: MatmulSpec | None = None, *, rng: np.random.Gen
     4096.0
     """
     spec = as_spec(spec, **spec_fields)
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"matmul dtype must be float32 or float64, got {dtype}")
     a = _as_operand(a, "a")
     b = _as_operand(b, "b")
     squeeze_rows = a.ndim == 1
@@ -179,9 +187,10 @@ def matmul(a: Any, b: Any, spec: MatmulSpec | None = None, *, rng: np.random.Gen
     if spec.input is not None:
         a64 = round_to_format(a64, spec.input, spec.mode, rng=generator)
         b64 = round_to_format(b64, spec.input, spec.mode, rng=generator)
-    result = _product(a64, b64, batch_shape, spec, generator)
+    result = _product(a64, b64, batch_shape, spec, generator, dtype)
     if spec.output is not None:
         result = round_to_format(result, spec.output, spec.mode, rng=generator)
+    result = result.astype(dtype, copy=False)
     if squeeze_rows:
         result = result[..., 0, :]
     if squeeze_cols:
@@ -190,8 +199,9 @@ def matmul(a: Any, b: Any, spec: MatmulSpec | None = None, *, rng: np.random.Gen
 
 
 def _product(a: np.ndarray, b: np.ndarray, batch_shape: tuple[int, ...], spec: MatmulSpec,
-             generator: np.random.Generator | None) -> np.ndarray:  # fmt: skip
-    """The accumulation, on float64 operands already rounded to the input format."""
+             generator: np.random.Generator | None, dtype: Any = np.float64) -> np.ndarray:  # fmt: skip
+    """The accumulation, on float64 operands already rounded to the input format. The result is float64, or
+    float32 where ``dtype`` asks for it and the path writes it exactly (the fp32-register path)."""
     rounds_nothing = spec.product is None and spec.via is None and spec.accumulator == _FP64 and (
         spec.block == 1 or spec.block_precision == _FP64) and spec.mode is RoundingMode.RNE  # fmt: skip
     a_stats, b_stats = operand_stats(a), operand_stats(b)
@@ -228,6 +238,8 @@ def _product(a: np.ndarray, b: np.ndarray, batch_shape: tuple[int, ...], spec: M
         a32, b32 = a_batches.astype(np.float32), b_batches.astype(np.float32)
         if spec.accumulator.p <= 23 and register_certificate(a_stats, b_stats, max_abs_row_sum(a32),
                                                              max_abs_col_sum(b32), depth, spec.accumulator):
+            if dtype == np.float32 and spec.output is None:  # the float32 register holds the result exactly
+                out = np.empty((a_index.size, n_rows, n_cols), dtype=np.float32)
             register_split_kernel(a32, b32, a_index, b_index, out, spec.accumulator.p)
         else:
             register_kernel(a32, b32, a_index, b_index, out, lowered(_FP32), lowered(_FP32),

@@ -221,7 +221,7 @@ def register_bits_reference(register: float, precision: int) -> float:
 def register_split_kernel(a, b, a_index, b_index, out, precision):  # noqa: ANN001, ANN201
     """The LAMP paper's fp32-register accumulation, rne, on float32 operands holding a register certificate
     (:func:`register_certificate`): ``s = round_p(RN32(s + RN32(a·b)))`` for ``precision <= 23``; ``out``
-    float64."""
+    float64 or float32 (both hold the register exactly)."""
     n_rows, n_cols = out.shape[1], out.shape[2]
     unit = np.uint32(1 << (24 - precision))
     low = np.uint32(0xFFFFFFFF ^ ((1 << (24 - precision)) - 1))
@@ -242,7 +242,7 @@ def register_split_kernel(a, b, a_index, b_index, out, precision):  # noqa: ANN0
                     acc_row[n] = register_bits(acc_row[n] + a_value * b_panel[n], unit, low, half_minus_one)
         for r in range(rows):
             for n in range(cols):
-                out[t, row_start + r, col_start + n] = np.float64(acc[r, n])
+                out[t, row_start + r, col_start + n] = acc[r, n]
 
 
 @dataclass(frozen=True)

@@ -97,12 +97,12 @@ def layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.nd
     return g * (x - mean) / np.sqrt(var + eps) + b
 
 
-def _causal_softmax(z: np.ndarray, scale: float) -> np.ndarray:
+def _causal_softmax(z: np.ndarray, scale: float, overwrite: bool = False) -> np.ndarray:
     # [..., n_q, n_k] -> [..., n_q, n_k]; query i sits at position n_k - n_q + i and sees keys j <= that
-    # position
+    # position. ``overwrite``: z is a temporary of ours and scale is 1: work in z itself
     n_q, n_k = z.shape[-2:]
     future = np.arange(n_k)[None, :] > np.arange(n_k - n_q, n_k)[:, None]
-    s = z * scale  # the one work array: z itself is left intact
+    s = z if overwrite and scale == 1.0 else z * scale  # the one work array (z left intact unless overwrite)
     np.copyto(s, -np.inf, where=future)
     return _softmax_(s)
 
@@ -116,12 +116,12 @@ def attention_probs(q: np.ndarray, k: np.ndarray, ctx: Context, layer: int, scal
     z = ctx.matmul("score", layer, q, np.swapaxes(k, -1, -2))  # [..., n_head, n_q, n_k]
     if ctx.lamp("score") is None:
         return ctx.elementwise("softmax", layer, _causal_softmax, z, scale)
-    s = lamp_scores(q, k, z, ctx, layer, scale)
-    return ctx.elementwise("softmax", layer, _causal_softmax, s, 1.0)
+    s = lamp_scores(q, k, z, ctx, layer, scale, overwrite=True)  # z is ours: scaled and corrected in place
+    return ctx.elementwise("softmax", layer, _causal_softmax, s, 1.0, True)
 
 
 def lamp_scores(
-    q: np.ndarray, k: np.ndarray, z: np.ndarray, ctx: Context, layer: int, scale: float
+    q: np.ndarray, k: np.ndarray, z: np.ndarray, ctx: Context, layer: int, scale: float, overwrite: bool = False
 ) -> np.ndarray:
     """LAMP at softmax∘score: the scaled scores ``scale·z`` with the entries the policy's rule selects (from
     the low-precision scaled scores, per query row, over the causal entries) replaced by ``scale·(q·k)``
@@ -129,6 +129,8 @@ def lamp_scores(
 
     ``scale`` is first converted to the working dtype and ``z·scale`` computed there, exactly as the softmax
     without LAMP computes it: unselected entries (everything, under rule "none") are bit for bit the same.
+    The scaled scores are a new array, or ``z`` itself with ``overwrite`` (a forward pass's temporary): in the
+    working dtype either way (float32 scores are corrected in place, each recomputed value rounded once).
     """
     t0 = time.perf_counter()
     site = ctx.lamp("score")
@@ -136,9 +138,10 @@ def lamp_scores(
     factor = z.dtype.type(scale)
     bound = score_bound(q, k, z, ctx.policy.spec("score", layer), float(factor)) if site.config.needs_bound \
         else None  # fmt: skip
+    scaled = np.multiply(z, factor, out=z if overwrite and z.flags.c_contiguous and z.flags.writeable else None)
     result = AttentionScores(site.config).apply(
-        q, k, z * factor, causal=True, scale=float(factor), bound=bound, rng=ctx.rng("score"), in_place=True
-    )  # (z·factor is a temporary: corrected in place when it is float64)
+        q, k, scaled, causal=True, scale=float(factor), bound=bound, rng=ctx.rng("score"), in_place=True
+    )
     return ctx.lamp_done(layer, "score", result, t0)
 
 

@@ -457,7 +457,8 @@ class Context:
             self.stats.add(site, time.perf_counter() - t0)
 
     def _emulated(self, spec: MatmulSpec, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return ln.matmul(a, b, spec).astype(self.dtype, copy=False)
+        return ln.matmul(a, b, spec, dtype=self.dtype)  # rounded to the working dtype (written there directly
+        # by the fp32-register path: no float64 copy of a score-sized product)
 
     def matmul(self, site: str, layer: int | None, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """``a @ b`` (numpy broadcasting) as the policy computes ``site`` in block ``layer``."""

@@ -184,12 +184,15 @@ class AttentionScores:
         (the causal mask of :func:`causal_mask`), False (every entry valid) or a boolean mask broadcast to the
         scores. ``bound`` is the componentwise error bound of the scaled scores (for the bound rule /
         indicator). The recompute rate counts the valid entries. ``in_place=True`` corrects ``scores`` itself
-        when it is a float64 array (see :func:`recompute_product`; float32 scores are converted, so never
-        changed).
+        when it is a C-contiguous float64 or float32 array (see :func:`recompute_product`: a recomputed value is
+        rounded once to float32 there, and the rule reads the float32 scores as their exact float64 values, so
+        the mask and the result are those of the float64 copy, rounded); otherwise a float64 copy is corrected.
         """
         q, k = np.asarray(q), np.asarray(k)
         given = np.asarray(scores)
-        scores = given if in_place and given.dtype == np.float64 else given.astype(np.float64)  # ours to correct
+        ours = in_place and given.dtype in (np.float64, np.float32) and given.flags.c_contiguous \
+            and given.flags.writeable  # fmt: skip
+        scores = given if ours else given.astype(np.float64)  # ours to correct
         if causal is True:
             allowed = causal_mask(*scores.shape[-2:])
         elif causal is False:

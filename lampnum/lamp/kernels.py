@@ -566,6 +566,71 @@ def dots_at(a, bt, ia, ib, i, j, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
+def masked_invalid(mask, values, allowed, start, stop):  # pragma: no cover - compiled
+    """Rows ``start <= r < stop`` of (R, N) ``mask``: (the number of selected entries, the number of those not
+    valid). Entry (r, j) is valid when ``allowed[r mod P, j]`` (``allowed`` (P, N)), or, for P = 0, when
+    ``values[r, j] > −inf``."""
+    period = allowed.shape[0]
+    selected, invalid = 0, 0
+    for r in range(start, stop):  # branch-free inner loops (bitwise on booleans), so they vectorise
+        if period > 0:
+            allowed_row = allowed[r % period]
+            for j in range(mask.shape[1]):
+                chosen = mask[r, j]
+                selected += chosen
+                invalid += chosen & ~allowed_row[j]
+        else:
+            for j in range(mask.shape[1]):
+                chosen = mask[r, j]
+                selected += chosen
+                invalid += chosen & (values[r, j] == -np.inf)
+    return selected, invalid
+
+
+@njit(cache=True, nogil=True)
+def dots_masked(a, bt, ia, ib, mask, scale, bias, values, start, stop):  # pragma: no cover - compiled
+    """Rows ``start <= r < stop`` of the (R, N) views of ``mask`` and ``values`` (``r = lead·M + i``, ``a`` (A, M,
+    K), ``bt`` (B, N, K)): ``values[r, j] = Σ_k a[ia[lead], i, k]·bt[ib[lead], j, k]`` where ``mask[r, j]``, summed
+    in float64 in order of increasing k (:func:`dots_at`'s arithmetic), times ``scale`` when it is not 1, plus
+    ``bias[j]`` when ``bias`` is not empty, stored in ``values``' dtype (one rounding for float32). Every entry of a
+    row's selected dot products shares the row of ``a``: no index arrays of the selected entries are built."""
+    m, depth = a.shape[1], a.shape[2]
+    has_bias = bias.shape[0] > 0
+    for r in range(start, stop):
+        lead = r // m
+        i = r - lead * m
+        x, y = ia[lead], ib[lead]
+        for j in range(mask.shape[1]):
+            if mask[r, j]:
+                acc = 0.0
+                for k in range(depth):
+                    acc += np.float64(a[x, i, k]) * np.float64(bt[y, j, k])
+                if scale != 1.0:
+                    acc *= scale
+                if has_bias:
+                    acc += bias[j]
+                values[r, j] = acc
+
+
+def dots_masked_reference(a, bt, ia, ib, mask, scale, bias, values):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN201
+    """Pure-Python twin of :func:`dots_masked` over all rows (Python floats are IEEE 754 float64)."""
+    m, depth = a.shape[1], a.shape[2]
+    for r in range(mask.shape[0]):
+        lead, i = divmod(r, m)
+        x, y = ia[lead], ib[lead]
+        for j in range(mask.shape[1]):
+            if mask[r, j]:
+                acc = 0.0
+                for k in range(depth):
+                    acc += float(a[x, i, k]) * float(bt[y, j, k])
+                if scale != 1.0:
+                    acc *= scale
+                if len(bias) > 0:
+                    acc += float(bias[j])
+                values[r, j] = acc
+
+
+@njit(cache=True, nogil=True)
 def _gather_at_least(key, valid, cut, values):  # pragma: no cover - compiled
     """Write the valid keys ``>= cut`` into ``values`` in C order; return their number."""
     m = 0

@@ -40,7 +40,8 @@ _CHUNK = 16384  # gathered pairs per batch: bounds the temporary (CHUNK, K) floa
 class LampResult:
     """What one LAMP step did: the corrected values and its accounting.
 
-    ``values``: the corrected output of g (float64, shape of the low-precision input); ``mask``: the
+    ``values``: the corrected output of g (float64, or the caller's float32 array corrected in place; shape of
+    the low-precision input); ``mask``: the
     recomputed components; ``selected``: their number; ``valid``: the number of components that exist (causal
     entries); ``inner``: multiply-adds per recomputed component (the product's inner dimension K); ``total``:
     the number of components of the full product (``values.size``), so ``total·inner`` is what computing the
@@ -87,6 +88,74 @@ def _operand_batch(lead: np.ndarray, batch: tuple[int, ...], own: tuple[int, ...
     coords = np.unravel_index(lead, batch)
     kept = [c if size != 1 else np.zeros_like(c) for c, size in zip(coords, padded, strict=True)]
     return np.ravel_multi_index(kept, padded)
+
+
+def _repeated_rows(small: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+    """``small`` (broadcast to ``shape``) as a (P, N) mask whose row ``r mod P`` is row r of the broadcast, when
+    it is one: a mask of the trailing axes repeated over the leading ones (the causal mask), or the full mask.
+    None otherwise."""
+    n = shape[-1]
+    padded = (1,) * (len(shape) - small.ndim) + small.shape
+    trailing = len(shape) - small.ndim + next((i for i, size in enumerate(small.shape) if size != 1), small.ndim)
+    if n == 0 or small.size % n or padded[trailing:] != shape[trailing:] or any(s != 1 for s in padded[:trailing]):
+        return None
+    return np.ascontiguousarray(small).reshape(-1, n)
+
+
+def _recompute_masked(
+    a: np.ndarray, b: np.ndarray, values: np.ndarray, mask: np.ndarray, valid: Any, scale: float,
+    bias: np.ndarray | None,
+) -> tuple[int, int] | None:  # fmt: skip
+    """The float64 recomputation (``high`` None) straight from the mask, row blocks in parallel
+    (:func:`lampnum.lamp.kernels.dots_masked`: no index arrays of the selected entries, operands read in their
+    own float dtype): (selected, valid count); None where ``valid`` is not a repeated mask of the trailing axes
+    (the general path then runs). Raises before writing anything when a selected entry is not valid."""
+    n = values.shape[-1]
+    m, depth = a.shape[-2:]
+    batch = values.shape[:-2]
+    if valid is None:
+        allowed, check_neg_inf = np.zeros((0, max(n, 1)), dtype=bool), True
+    else:
+        small = np.asarray(valid, dtype=bool)
+        try:
+            np.broadcast_to(small, values.shape)
+        except ValueError:
+            raise ValueError(f"valid of shape {small.shape} does not broadcast to values {values.shape}") from None
+        found = _repeated_rows(small, values.shape)
+        if found is None:
+            return None
+        allowed, check_neg_inf = found, False
+    if values.size == 0:
+        return None
+    rows_mask = np.ascontiguousarray(mask).reshape(-1, n)
+    rows_values = values.reshape(-1, n)
+    counts: dict[int, tuple[int, int]] = {}
+
+    def check(block: slice) -> None:
+        counts[block.start] = kernels.masked_invalid(rows_mask, rows_values, allowed, block.start, block.stop)
+
+    kernels.in_blocks(rows_mask.shape[0], check)
+    selected, invalid = (sum(c[i] for c in counts.values()) for i in (0, 1))
+    if invalid:
+        raise ValueError("mask selects components that are not valid (outside the causal mask or −inf)")
+    if check_neg_inf:
+        valid_count = int(np.count_nonzero(values != -np.inf))
+    else:
+        valid_count = int(np.count_nonzero(allowed)) * (values.size // allowed.size)
+    a3 = np.ascontiguousarray(a.reshape((-1, m, depth)), dtype=a.dtype if a.dtype.kind == "f" else np.float64)
+    bt3 = np.ascontiguousarray(np.swapaxes(b, -1, -2).reshape((-1, n, depth)),
+                               dtype=b.dtype if b.dtype.kind == "f" else np.float64)  # fmt: skip
+    leads = np.arange(max(rows_mask.shape[0] // max(m, 1), 1))
+    ia = np.ascontiguousarray(_operand_batch(leads, batch, a.shape[:-2]), dtype=np.int64)
+    ib = np.ascontiguousarray(_operand_batch(leads, batch, b.shape[:-2]), dtype=np.int64)
+    no_bias = np.zeros(0) if bias is None else bias
+    kernels.in_blocks(
+        rows_mask.shape[0],
+        lambda block: kernels.dots_masked(a3, bt3, ia, ib, rows_mask, scale, no_bias, rows_values, block.start,
+                                          block.stop),  # fmt: skip
+        smallest=16,
+    )
+    return selected, valid_count
 
 
 def _float64_copy(array: np.ndarray) -> np.ndarray:
@@ -144,14 +213,16 @@ def recompute_product(
     that are not −inf) defines the recompute rate's denominator; selecting an invalid entry raises
     ``ValueError``. ``bias`` has shape ``(N,)``. Returns a :class:`LampResult` whose ``values`` is a float64
     copy; unselected entries are unchanged bit for bit. ``in_place=True`` corrects ``values`` itself instead
-    (it must then be a writable C-contiguous float64 array), saving the copy of the whole product: what a
-    forward pass wants, whose low-precision scores are a temporary.
+    (it must then be a writable C-contiguous float64 or float32 array), saving the copy of the whole product:
+    what a forward pass wants, whose low-precision scores are a temporary. In a float32 array each recomputed
+    value (float64) is rounded once to float32, to nearest even: what converting the float64 result would give.
     """
     a, b = _as_real("a", a), _as_real("b", b)
     if in_place:
         values = np.asarray(values)
-        if values.dtype != np.float64 or not values.flags.c_contiguous or not values.flags.writeable:
-            raise ValueError("in_place=True needs values as a writable C-contiguous float64 array")
+        if values.dtype not in (np.float64, np.float32) or not values.flags.c_contiguous \
+                or not values.flags.writeable:  # fmt: skip
+            raise ValueError("in_place=True needs values as a writable C-contiguous float64 or float32 array")
     else:
         values = _float64_copy(_as_real("values", values))  # the copy we correct
     if a.ndim < 2 or b.ndim < 2 or values.ndim < 2:
@@ -170,6 +241,17 @@ def recompute_product(
         raise ValueError(
             f"mask must be a boolean array of shape {values.shape}, got {mask.dtype} {mask.shape}"
         )
+    if bias is not None:
+        bias = np.asarray(_as_real("bias", bias), dtype=np.float64)
+        if bias.shape != (n,):
+            raise ValueError(f"bias must have shape ({n},), got {bias.shape}")
+    if high is None:
+        done = _recompute_masked(a, b, values, mask, valid, scale, bias)
+        if done is not None:
+            selected, valid_count = done
+            return LampResult(
+                values=values, mask=mask, selected=selected, valid=valid_count, inner=k, total=values.size
+            )
     flat = np.flatnonzero(mask)
     if valid is None:
         valid_count = int(np.count_nonzero(values != -np.inf))
@@ -201,9 +283,6 @@ def recompute_product(
     if scale != 1.0:
         dots *= scale
     if bias is not None:
-        bias = np.asarray(_as_real("bias", bias), dtype=np.float64)
-        if bias.shape != (n,):
-            raise ValueError(f"bias must have shape ({n},), got {bias.shape}")
         dots += bias[cols]
     values.reshape(-1)[flat] = dots
     return LampResult(

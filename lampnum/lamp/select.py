@@ -185,10 +185,14 @@ def _causal_rows(z: np.ndarray, causal: Any) -> np.ndarray:
     return np.ascontiguousarray(valid_mask(z, causal)).reshape(-1, n)
 
 
-def _float_array(name: str, value: Any) -> np.ndarray:
+def _float_array(name: str, value: Any, keep_float32: bool = False) -> np.ndarray:
+    """``value`` as float64 (integers converted; float32 kept with ``keep_float32``: the kernels read each
+    float32 entry as its exact float64 value, so no float64 copy of a score-sized array is made)."""
     array = np.asarray(value)
     if array.dtype.kind not in "fiu" or array.dtype == np.bool_:
         raise TypeError(f"{name} must be a real floating-point array, got dtype {array.dtype}")
+    if keep_float32 and array.dtype == np.float32:
+        return array
     return array.astype(np.float64, copy=False)
 
 
@@ -208,10 +212,11 @@ def _on_valid(
 
 
 def _as_rows(array: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
-    """``array`` broadcast to ``shape``, as the kernels take it: C-contiguous float64 (rows, n)."""
+    """``array`` broadcast to ``shape``, as the kernels take it: C-contiguous (rows, n), float64 or float32."""
     if array is None:
         return None
-    return np.ascontiguousarray(np.broadcast_to(array, shape), dtype=np.float64).reshape(-1, shape[-1])
+    dtype = np.float32 if array.dtype == np.float32 else np.float64
+    return np.ascontiguousarray(np.broadcast_to(array, shape), dtype=dtype).reshape(-1, shape[-1])
 
 
 def _counts(count: Any, rows: tuple[int, ...]) -> np.ndarray:
@@ -261,7 +266,7 @@ def select(
         count=count,
         rng=rng,
     )
-    z = _float_array("scores", scores)
+    z = _float_array("scores", scores, keep_float32=True)
     if z.ndim == 0:
         raise ValueError("scores must have at least one axis (the softmax axis is the last)")
     if rule in ("strict", "bound", "relaxed", "length") and probs is None and z.size:

@@ -9,6 +9,7 @@ import math
 from fractions import Fraction
 
 import numpy as np
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -233,3 +234,30 @@ def test_fast_paths_agree_with_the_general_kernel_at_scale() -> None:
                  ln.MatmulSpec(accumulator="bf16", block=32), ln.MatmulSpec(accumulator="fp16", block=8, mode="rtz"),
                  ln.MatmulSpec(accumulator=ln.Format(p=8, emax=127), product="fp32", via="fp32")):  # fmt: skip
         assert_same(ln.matmul(a, b, spec), _general(a, b, spec), a, repr(spec))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 23), st.integers(0, 2**32 - 1), st.sampled_from(["register", "bf16", "fp16 output"]))
+def test_float32_result_is_the_float64_result_rounded(m_bits: int, seed: int, kind: str) -> None:
+    """``dtype=np.float32``: the fp32-register path writes float32 itself, the others convert; either way the
+    float64 result rounded to nearest even (exact for these accumulators), checked against the executable
+    specification."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(2, 5, 9)).astype(np.float32)
+    b = rng.normal(size=(2, 9, 4)).astype(np.float32)
+    fp32 = ln.format("fp32")
+    spec = {
+        "register": ln.MatmulSpec(product=fp32, accumulator=ln.Format(p=m_bits + 1, emax=127), via=fp32),
+        "bf16": ln.MatmulSpec(accumulator="bf16"),
+        "fp16 output": ln.MatmulSpec(accumulator="fp32", output="fp16"),
+    }[kind]
+    got = ln.matmul(a, b, spec, dtype=np.float32)
+    assert got.dtype == np.float32
+    want = np.stack([matmul_reference(a[t].astype(np.float64), b[t].astype(np.float64), spec) for t in range(2)])
+    np.testing.assert_array_equal(got, want.astype(np.float32))
+    np.testing.assert_array_equal(got.astype(np.float64), want)  # these accumulators fit float32: exact
+
+
+def test_matmul_dtype_must_be_float32_or_float64() -> None:
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        ln.matmul(np.ones((2, 2)), np.ones((2, 2)), accumulator="bf16", dtype=np.float16)

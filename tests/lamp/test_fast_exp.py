@@ -82,9 +82,11 @@ def test_recompute_in_place_corrects_the_array_itself() -> None:
     assert in_place.values is work
     np.testing.assert_array_equal(work, copied.values)
     np.testing.assert_array_equal(low[~mask], work[~mask])
-    try:
-        lamp.recompute_product(q, k.swapaxes(-1, -2), low.astype(np.float32), mask, in_place=True)
-    except ValueError as error:
-        assert "in_place" in str(error)
-    else:
-        raise AssertionError("a float32 array cannot be corrected in place")
+    for bad in (low.astype(np.float16), np.asfortranarray(low), low.copy()):  # float16, not C order, read-only
+        bad.flags.writeable = bad.dtype != np.float64 or not bad.flags.c_contiguous
+        try:
+            lamp.recompute_product(q, k.swapaxes(-1, -2), bad, mask, in_place=True)
+        except ValueError as error:
+            assert "in_place" in str(error)
+        else:
+            raise AssertionError(f"a {bad.dtype} {bad.flags} array cannot be corrected in place")

@@ -61,7 +61,9 @@ def test_recompute_selected_only_and_accounting(seed, density):
 
 
 def test_cost_is_proportional_to_selection(monkeypatch):
-    """The high-precision kernel sees exactly the selected pairs, never the full product."""
+    """The high-precision kernels see the selected pairs only, never the full product: with a repeated causal
+    mask (or none) the row kernel receives the mask and computes a dot product only where it is set (checked
+    against its twin below); with any other valid mask the gathered pairs go to ``dots_at``."""
     seen = []
     original = kernels.dots_at
 
@@ -73,9 +75,54 @@ def test_cost_is_proportional_to_selection(monkeypatch):
     q, k, low = _attention(0, heads=2, n=64, d=8)
     mask = np.zeros(low.shape, dtype=bool)
     mask[0, 5, 3] = mask[1, 63, 0] = mask[1, 7, 7] = True
-    result = lamp.recompute_product(q, np.swapaxes(k, -1, -2), low, mask)
+    per_head = np.ones((2, 1, 64), dtype=bool)  # broadcast over the rows, not a repeated trailing mask
+    result = lamp.recompute_product(q, np.swapaxes(k, -1, -2), low, mask, valid=per_head)
     assert seen == [(3,)]
     assert result.selected == 3
+    rows = []
+    original_rows = kernels.dots_masked
+
+    def row_spy(a, bt, ia, ib, mask_rows, *rest):
+        start, stop = rest[-2:]  # this block's rows
+        rows.append(int(mask_rows[start:stop].sum()))
+        return original_rows(a, bt, ia, ib, mask_rows, *rest)
+
+    monkeypatch.setattr(kernels, "dots_masked", row_spy)
+    result = lamp.recompute_product(q, np.swapaxes(k, -1, -2), low, mask)
+    assert sum(rows) == 3 and seen == [(3,)] and result.selected == 3
+
+
+@given(st.integers(0, 2**31), st.floats(0.0, 1.0), st.sampled_from(["causal", "none", "-inf"]), st.booleans())
+def test_row_kernel_float32_in_place_and_twin(seed, density, valid_kind, with_bias):
+    """The row kernel against its pure-Python twin (bit for bit: the same float64 operations in order), and a
+    float32 array corrected in place holds the float64 result rounded once to float32."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(2, 1, 7, 5)).astype(np.float32)
+    b = rng.normal(size=(3, 5, 7)).astype(np.float32)
+    low = rng.normal(size=(2, 3, 7, 7))
+    causal = np.tri(7, dtype=bool)
+    valid = causal if valid_kind == "causal" else None
+    mask = rng.random(low.shape) < density
+    if valid_kind == "causal":
+        mask &= causal
+    if valid_kind == "-inf":
+        low[..., ~causal] = -np.inf
+        mask &= causal
+    bias = rng.normal(size=7) if with_bias else None
+    result = lamp.recompute_product(a, b, low, mask, valid=valid, bias=bias, scale=0.375)
+    twin = low.reshape(-1, 7).copy()
+    a3, bt3 = a.reshape(-1, 7, 5), np.swapaxes(b, -1, -2).reshape(-1, 7, 5)
+    leads = np.arange(6)
+    kernels.dots_masked_reference(a3, bt3, leads // 3, leads % 3, mask.reshape(-1, 7), 0.375,
+                                  np.zeros(0) if bias is None else bias, twin)  # fmt: skip
+    np.testing.assert_array_equal(result.values.reshape(-1, 7), twin)
+    low32 = low.astype(np.float32)
+    in_place = lamp.recompute_product(a, b, low32, mask, valid=valid, bias=bias, scale=0.375, in_place=True)
+    assert in_place.values is low32 and low32.dtype == np.float32
+    np.testing.assert_array_equal(low32[mask], result.values[mask].astype(np.float32))
+    np.testing.assert_array_equal(low32[~mask], low.astype(np.float32)[~mask])
+    assert (in_place.selected, in_place.valid) == (result.selected, result.valid) == (
+        int(mask.sum()), 6 * 28 if valid_kind != "none" else low.size)
 
 
 def test_broadcast_leading_axes_and_bias():

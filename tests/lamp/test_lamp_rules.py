@@ -348,3 +348,30 @@ def test_budget_on_a_large_array_against_a_full_stable_sort(rate):
     want = np.zeros(indicator.size, dtype=bool)
     want[order[:k]] = True
     np.testing.assert_array_equal(got.reshape(-1), want)
+
+
+@given(
+    score_arrays(),
+    st.sampled_from(["mass", "strict", "relaxed", "length", "bound", "top_mu", "budget", "none", "all"]),
+    st.floats(0.0, 1.0),
+)
+def test_float32_scores_select_as_their_float64_values(case, rule, level):
+    """float32 scores are read by the kernels as their exact float64 values (no float64 copy is made): every
+    rule's mask is the one of the same values in float64, whose masks the tests above check against the
+    reference."""
+    scores, causal = case
+    scores32 = scores.astype(np.float32)
+    params = {
+        "mass": {"tau": 1.0 + level},
+        "strict": {"tau": 2.0 * level},
+        "relaxed": {"tau": level},
+        "length": {"tau": level},
+        "bound": {"tau": level, "bound": np.abs(scores32.astype(np.float64)) * 0.01},
+        "top_mu": {"mu": 1 + int(3 * level)},
+        "budget": {"rate": level},
+    }.get(rule, {})
+    if rule == "bound":
+        params["bound"] = np.where(np.isfinite(params["bound"]), params["bound"], 0.0)
+    got = lamp.select(rule, scores32, causal=causal, **params)
+    want = lamp.select(rule, scores32.astype(np.float64), causal=causal, **params)
+    np.testing.assert_array_equal(got, want)
