@@ -147,7 +147,7 @@ def _as_operand(x: Any, name: str) -> np.ndarray:
 
 
 def matmul(a: Any, b: Any, spec: MatmulSpec | None = None, *, rng: np.random.Generator | int | None = None,
-           dtype: Any = np.float64, **spec_fields: Any) -> np.ndarray:  # fmt: skip
+           dtype: Any = np.float64, lower: int | None = None, **spec_fields: Any) -> np.ndarray:  # fmt: skip
     """Emulated ``a @ b`` under ``spec`` (fields may be given or overridden as keywords, e.g. ``accumulator="bf16"``).
 
     ``rng`` (Generator or seed) drives stochastic rounding. See the module docstring for shapes, exactness conditions
@@ -157,6 +157,11 @@ def matmul(a: Any, b: Any, spec: MatmulSpec | None = None, *, rng: np.random.Gen
     to nearest even, as ``.astype(np.float32)``; exact when the accumulator and output formats fit in float32, as
     bf16, fp16, fp8 and the paper's m-bit registers do). The fp32-register path writes float32 directly, so a
     working-precision-float32 caller saves a float64 array of the output's size and its conversion.
+
+    ``lower``: compute only the entries ``(i, j)`` with ``j − i <= lower`` of each ``M × N`` result, the others are
+    0 (``lower = N − M`` is a causal attention product ``q kᵀ``, whose masked entries the softmax never reads). The
+    fp32-register path skips the work above the band (about half of a square causal product); the other paths
+    compute every entry and zero the rest. Needs 2-D (or batched) operands.
 
     >>> import lampnum as ln, numpy as np
     >>> a = np.full((1, 4096), 1.0, dtype=np.float32); b = np.full((4096, 1), 1.0, dtype=np.float32)
@@ -171,6 +176,11 @@ def matmul(a: Any, b: Any, spec: MatmulSpec | None = None, *, rng: np.random.Gen
         raise TypeError(f"matmul dtype must be float32 or float64, got {dtype}")
     a = _as_operand(a, "a")
     b = _as_operand(b, "b")
+    if lower is not None:
+        if isinstance(lower, bool) or not isinstance(lower, (int, np.integer)):
+            raise TypeError(f"matmul lower must be an int or None, got {lower!r}")
+        if a.ndim < 2 or b.ndim < 2:
+            raise ValueError("matmul lower= needs operands with at least two axes (a band of each M × N result)")
     squeeze_rows = a.ndim == 1
     squeeze_cols = b.ndim == 1
     a3 = a[np.newaxis, :] if squeeze_rows else a
@@ -187,7 +197,11 @@ def matmul(a: Any, b: Any, spec: MatmulSpec | None = None, *, rng: np.random.Gen
     if spec.input is not None:
         a64 = round_to_format(a64, spec.input, spec.mode, rng=generator)
         b64 = round_to_format(b64, spec.input, spec.mode, rng=generator)
-    result = _product(a64, b64, batch_shape, spec, generator, dtype)
+    banded = [False]  # set by the register path, which writes the zeros itself
+    result = _product(a64, b64, batch_shape, spec, generator, dtype, lower, banded)
+    if lower is not None and not banded[0]:  # the other paths computed every entry
+        outside = ~np.tri(result.shape[-2], result.shape[-1], int(lower), dtype=bool)
+        np.copyto(result, 0.0, where=outside)
     if spec.output is not None:
         result = round_to_format(result, spec.output, spec.mode, rng=generator)
     result = result.astype(dtype, copy=False)
@@ -199,7 +213,8 @@ def matmul(a: Any, b: Any, spec: MatmulSpec | None = None, *, rng: np.random.Gen
 
 
 def _product(a: np.ndarray, b: np.ndarray, batch_shape: tuple[int, ...], spec: MatmulSpec,
-             generator: np.random.Generator | None, dtype: Any = np.float64) -> np.ndarray:  # fmt: skip
+             generator: np.random.Generator | None, dtype: Any = np.float64,
+             lower: int | None = None, banded: list[bool] | None = None) -> np.ndarray:  # fmt: skip
     """The accumulation, on float64 operands already rounded to the input format. The result is float64, or
     float32 where ``dtype`` asks for it and the path writes it exactly (the fp32-register path)."""
     rounds_nothing = spec.product is None and spec.via is None and spec.accumulator == _FP64 and (
@@ -240,7 +255,10 @@ def _product(a: np.ndarray, b: np.ndarray, batch_shape: tuple[int, ...], spec: M
                                                              max_abs_col_sum(b32), depth, spec.accumulator):
             if dtype == np.float32 and spec.output is None:  # the float32 register holds the result exactly
                 out = np.empty((a_index.size, n_rows, n_cols), dtype=np.float32)
-            register_split_kernel(a32, b32, a_index, b_index, out, spec.accumulator.p)
+            band = n_cols if lower is None else int(np.clip(lower, -n_rows, n_cols))
+            register_split_kernel(a32, b32, a_index, b_index, out, spec.accumulator.p, band)
+            if banded is not None:
+                banded[0] = True
         else:
             register_kernel(a32, b32, a_index, b_index, out, lowered(_FP32), lowered(_FP32),
                             lowered(spec.accumulator), max_bits)  # fmt: skip

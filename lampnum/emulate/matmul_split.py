@@ -218,10 +218,14 @@ def register_bits_reference(register: float, precision: int) -> float:
 
 
 @njit(cache=True, parallel=True)
-def register_split_kernel(a, b, a_index, b_index, out, precision):  # noqa: ANN001, ANN201
+def register_split_kernel(a, b, a_index, b_index, out, precision, lower):  # noqa: ANN001, ANN201
     """The LAMP paper's fp32-register accumulation, rne, on float32 operands holding a register certificate
     (:func:`register_certificate`): ``s = round_p(RN32(s + RN32(a·b)))`` for ``precision <= 23``; ``out``
-    float64 or float32 (both hold the register exactly)."""
+    float64 or float32 (both hold the register exactly).
+
+    Only entries with ``j − i <= lower`` are computed (the band of a causal product); the others are written 0.
+    A tile accumulates its columns up to the band edge of its last row, so a causal 512 × 512 product costs
+    about half the full one; ``lower >= n_cols − 1`` is the full product."""
     n_rows, n_cols = out.shape[1], out.shape[2]
     unit = np.uint32(1 << (24 - precision))
     low = np.uint32(0xFFFFFFFF ^ ((1 << (24 - precision)) - 1))
@@ -231,18 +235,20 @@ def register_split_kernel(a, b, a_index, b_index, out, precision):  # noqa: ANN0
         a_mat = a[a_index[t]]
         b_mat = b[b_index[t]]
         rows = row_stop - row_start
-        cols = col_stop - col_start
+        band_stop = max(col_start, min(col_stop, row_stop + lower))  # j < row_stop + lower: the last row's band
+        cols = band_stop - col_start
         acc = np.zeros((ROWS, COLS), dtype=np.float32)
-        for k in range(a_mat.shape[1]):
-            b_panel = b_mat[k, col_start:col_stop]
+        for k in range(a_mat.shape[1] if cols > 0 else 0):
+            b_panel = b_mat[k, col_start:band_stop]
             for r in range(rows):
                 a_value = a_mat[row_start + r, k]
                 acc_row = acc[r]
                 for n in range(cols):
                     acc_row[n] = register_bits(acc_row[n] + a_value * b_panel[n], unit, low, half_minus_one)
         for r in range(rows):
-            for n in range(cols):
-                out[t, row_start + r, col_start + n] = acc[r, n]
+            edge = row_start + r + lower  # the row's last column in the band
+            for n in range(col_stop - col_start):
+                out[t, row_start + r, col_start + n] = acc[r, n] if col_start + n <= edge else 0.0
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,9 @@ def attention_probs(q: np.ndarray, k: np.ndarray, ctx: Context, layer: int, scal
     ``q`` [..., n_head, n_q, d_head], ``k`` [..., n_head, n_k, d_head] (the last ``n_q`` keys are the queries'
     own positions) -> [..., n_head, n_q, n_k]. Sites ``score`` then ``softmax`` (which includes the scaling).
     """
-    z = ctx.matmul("score", layer, q, np.swapaxes(k, -1, -2))  # [..., n_head, n_q, n_k]
+    n_q, n_k = q.shape[-2], k.shape[-2]
+    # [..., n_head, n_q, n_k]; the entries above the causal band (j > i + n_k - n_q) are masked out below
+    z = ctx.matmul("score", layer, q, np.swapaxes(k, -1, -2), lower=n_k - n_q)
     if ctx.lamp("score") is None:
         return ctx.elementwise("softmax", layer, _causal_softmax, z, scale)
     s = lamp_scores(q, k, z, ctx, layer, scale, overwrite=True)  # z is ours: scaled and corrected in place

@@ -456,15 +456,19 @@ class Context:
         if self.stats is not None:
             self.stats.add(site, time.perf_counter() - t0)
 
-    def _emulated(self, spec: MatmulSpec, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return ln.matmul(a, b, spec, dtype=self.dtype)  # rounded to the working dtype (written there directly
+    def _emulated(self, spec: MatmulSpec, a: np.ndarray, b: np.ndarray, lower: int | None = None) -> np.ndarray:
+        return ln.matmul(a, b, spec, dtype=self.dtype, lower=lower)  # rounded to the working dtype (written there directly
         # by the fp32-register path: no float64 copy of a score-sized product)
 
-    def matmul(self, site: str, layer: int | None, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """``a @ b`` (numpy broadcasting) as the policy computes ``site`` in block ``layer``."""
+    def matmul(
+        self, site: str, layer: int | None, a: np.ndarray, b: np.ndarray, lower: int | None = None
+    ) -> np.ndarray:
+        """``a @ b`` (numpy broadcasting) as the policy computes ``site`` in block ``layer``. ``lower``: only the
+        entries with ``j − i <= lower`` are needed (a causal product); an emulated site computes only those and
+        holds 0 elsewhere (:func:`lampnum.matmul`), native BLAS computes everything."""
         t0 = time.perf_counter()
         spec = self.policy.spec(site, layer)
-        out = a @ b if spec is None else self._emulated(spec, a, b)
+        out = a @ b if spec is None else self._emulated(spec, a, b, lower)
         self._timed(site, t0)
         return out
 

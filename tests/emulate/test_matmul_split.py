@@ -261,3 +261,40 @@ def test_float32_result_is_the_float64_result_rounded(m_bits: int, seed: int, ki
 def test_matmul_dtype_must_be_float32_or_float64() -> None:
     with pytest.raises(TypeError, match="dtype must be float32 or float64"):
         ln.matmul(np.ones((2, 2)), np.ones((2, 2)), accumulator="bf16", dtype=np.float16)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(1, 20),
+    st.sampled_from([1, 7, 255, 256, 257, 300]),
+    st.integers(-25, 310),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["register", "bf16"]),
+)
+def test_banded_product_is_the_product_with_zeros_above_the_band(
+    n_rows: int, n_cols: int, lower: int, seed: int, kind: str
+) -> None:
+    """``lower=``: entries with ``j - i <= lower`` are those of the executable specification, the rest exactly 0;
+    column counts around the kernel's 256-column tiles and row counts around its 8-row tiles, bands that cut
+    tiles, miss them, or cover everything."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(2, n_rows, 3)).astype(np.float32)
+    b = rng.normal(size=(1, 3, n_cols)).astype(np.float32)
+    fp32 = ln.format("fp32")
+    spec = {
+        "register": ln.MatmulSpec(product=fp32, accumulator=ln.Format(p=8, emax=127), via=fp32),
+        "bf16": ln.MatmulSpec(accumulator="bf16"),
+    }[kind]
+    got = ln.matmul(a, b, spec, lower=lower, dtype=np.float32)
+    band = np.tri(n_rows, n_cols, lower, dtype=bool)
+    for t in range(2):
+        want = matmul_reference(a[t].astype(np.float64), b[0].astype(np.float64), spec)
+        np.testing.assert_array_equal(got[t][band], want[band].astype(np.float32))
+        assert np.all(got[t][~band] == 0.0)
+
+
+def test_banded_product_bad_arguments() -> None:
+    with pytest.raises(TypeError, match="lower must be an int"):
+        ln.matmul(np.ones((2, 2)), np.ones((2, 2)), accumulator="bf16", lower=1.5)
+    with pytest.raises(ValueError, match="two axes"):
+        ln.matmul(np.ones(2), np.ones(2), accumulator="bf16", lower=0)

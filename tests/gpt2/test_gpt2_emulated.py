@@ -65,8 +65,8 @@ class Products(Context):
         super().__init__(policy)
         self.seen: dict[str, list[np.ndarray]] = {}
 
-    def matmul(self, site, layer, a, b):
-        out = super().matmul(site, layer, a, b)
+    def matmul(self, site, layer, a, b, lower=None):
+        out = super().matmul(site, layer, a, b, lower)
         self.seen.setdefault(site, []).append(out)
         return out
 
