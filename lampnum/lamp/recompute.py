@@ -95,9 +95,7 @@ def _repeated_rows(small: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | No
     it is one: a mask of the trailing axes repeated over the leading ones (the causal mask), or the full mask.
     None otherwise."""
     n = shape[-1]
-    padded = (1,) * (len(shape) - small.ndim) + small.shape
-    trailing = len(shape) - small.ndim + next((i for i, size in enumerate(small.shape) if size != 1), small.ndim)
-    if n == 0 or small.size % n or padded[trailing:] != shape[trailing:] or any(s != 1 for s in padded[:trailing]):
+    if n == 0 or small.size % n or not _repeats_trailing(small, shape):
         return None
     return np.ascontiguousarray(small).reshape(-1, n)
 
@@ -175,12 +173,19 @@ def _float64_copy(array: np.ndarray) -> np.ndarray:
     return out
 
 
-def _selected_entries(small: np.ndarray, shape: tuple[int, ...], flat: np.ndarray) -> np.ndarray:
-    """``np.broadcast_to(small, shape).reshape(-1)[flat]`` without materialising the broadcast array."""
+def _repeats_trailing(small: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """Whether ``small`` broadcast to ``shape`` is its own trailing axes repeated over the leading ones (the flat
+    broadcast is ``small.reshape(-1)`` tiled), as a causal mask of the last two axes is."""
     padded = (1,) * (len(shape) - small.ndim) + small.shape
     trailing = len(shape) - small.ndim + next((i for i, size in enumerate(small.shape) if size != 1), small.ndim)
-    if padded[trailing:] == shape[trailing:] and all(size == 1 for size in padded[:trailing]):
+    return padded[trailing:] == shape[trailing:] and all(size == 1 for size in padded[:trailing])
+
+
+def _selected_entries(small: np.ndarray, shape: tuple[int, ...], flat: np.ndarray) -> np.ndarray:
+    """``np.broadcast_to(small, shape).reshape(-1)[flat]`` without materialising the broadcast array."""
+    if _repeats_trailing(small, shape):
         return small.reshape(-1)[flat % max(small.size, 1)]  # a mask of the trailing axes, repeated (causal)
+    padded = (1,) * (len(shape) - small.ndim) + small.shape
     coords = np.unravel_index(flat, shape)
     kept = tuple(c if size != 1 else 0 for c, size in zip(coords, padded, strict=True))
     return small.reshape(padded)[kept]
