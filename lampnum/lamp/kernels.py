@@ -119,6 +119,8 @@ def _indicator(z, valid, e, probs, bound, kind, out):  # pragma: no cover - comp
         total = 0.0
         if not given and kind != RELAXED:
             total = _valid_sum(e[r], valid[r])
+            if total == 0.0:  # a row with no valid entry: every indicator is 0 (and no division by zero)
+                total = 1.0
         if not given and kind == STRICT:  # branch-free, so the division vectorises; same expression
             for j in range(n):
                 p = e[r, j] / total
@@ -331,46 +333,75 @@ def top_indicators(
     return out
 
 
+_ORDER_MASK = np.int64(0x7FFFFFFFFFFFFFFF)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _order_key(value):  # pragma: no cover - compiled
+    """A signed 64-bit integer increasing with the float64 ``value`` (not NaN; −0 below +0): its own inverse.
+    Integer maxima vectorise where float maxima (NaN-aware) do not."""
+    bits = np.float64(value).view(np.int64)
+    return bits ^ ((bits >> 63) & _ORDER_MASK)
+
+
 @njit(cache=True, nogil=True)
-def _fused_rows(kind, relative, length, z, allowed, bound, tau, length_ref, start, stop, out):  # pragma: no cover
+def _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref, start, stop, out):  # pragma: no cover
     """The threshold rules with probabilities computed here, one row at a time in L1-sized buffers (row
     maximum, exponentials, sum, indicators, comparison), for rows ``start <= r < stop``: the same arithmetic as
     the chunked path (:func:`_chunks`, :func:`_indicator`). Entry (r, j) is valid when ``allowed[r mod M, j]``
     and ``z[r, j] > −inf`` (``allowed`` (M, n): a causal mask repeated over the leading axes, or the full valid
-    mask with M = R). ``kind`` STRICT, BOUND or RELAXED; ``relative``: the threshold is τ times the row's
-    largest indicator (relaxed, length); ``length``: τ scaled by ``√(length_ref/ℓ)``, capped at 1. Returns the
-    number of valid entries that are NaN or +inf (the caller raises)."""
+    mask with M = R); ``span[m]`` is one past the last True of ``allowed[m]``, so the scores past it (half of
+    them under a causal mask) are never read. ``z`` float64 or float32 (read as its exact float64 value).
+    ``kind`` STRICT, BOUND or RELAXED; ``relative``: the threshold is τ times the row's largest indicator
+    (relaxed, length); ``length``: τ scaled by ``√(length_ref/ℓ)``, capped at 1. Returns the number of valid
+    entries that are NaN or +inf (the caller raises).
+
+    STRICT and BOUND skip the division ``s = e/Σe`` where a cheap bound proves the entry unselected: with
+    ``w`` the weight (``|z|`` or ``β``) and ``c = RN(RN(2e)·RN(1/Σe))·w``, the computed indicator is at most
+    ``c(1 + 2^-48)`` (each of the at most six roundings between them moves a value by a factor within
+    ``1 ± 2^-53``, and ``RN(1 − s) <= 1``), so ``c <= τ(1 − 2^-46)`` rules the entry out; exponentials below
+    2^-900 (where relative bounds fail near underflow) always take the exact test."""
     n = z.shape[1]
     period = allowed.shape[0]
+    clean = np.empty(n)  # the row's valid finite scores, −inf elsewhere
     e = np.empty(n)
     ind = np.empty(n)
     ok = np.empty(n, dtype=np.bool_)
+    candidate = np.zeros(8 * (n // 8 + 1), dtype=np.uint8)  # the prefilter's survivors, read eight at a time
+    words = candidate.view(np.uint64)
+    tau_low = tau * (1.0 - 2.0**-46)
+    lowest_key = _order_key(-np.inf)
     bad = 0
     for r in range(start, stop):
         mask_row = allowed[r % period]
-        top, count, row_bad = -np.inf, 0, 0
-        for j in range(n):  # branch-free, so it vectorises
-            value = z[r, j]
+        reach = span[r % period]
+        count, row_bad, top_key = 0, 0, lowest_key
+        for j in range(reach):  # branch-free, so it vectorises
+            value = np.float64(z[r, j])
             good = mask_row[j] & (value != -np.inf)
             ok[j] = good
             finite = abs(value) <= 1.7976931348623157e308
             count += good
             row_bad += good & (not finite)
-            top = max(top, value if good & finite else -np.inf)
-        width = n  # one past the last valid column (a 64-bit integer max does not vectorise on AVX2)
-        while width > 0 and not ok[width - 1]:
-            width -= 1
+            kept = value if good & finite else -np.inf
+            clean[j] = kept
+            top_key = max(top_key, _order_key(kept))
         bad += row_bad
         if count == 0 or row_bad:
             continue
+        top = np.int64(_order_key(np.int64(top_key).view(np.float64))).view(np.float64)
+        width = reach  # one past the last valid column (a 64-bit integer max does not vectorise on AVX2)
+        while width > 0 and not ok[width - 1]:
+            width -= 1
         for j in range(width):
-            e[j] = fast_exp(z[r, j] - top)
+            e[j] = fast_exp(clean[j] - top)  # exp(−inf) = 0 on the entries that are not valid
         if kind == RELAXED:
-            best = 0.0
+            best_key = _order_key(0.0)
             for j in range(width):
-                v = abs(z[r, j]) * e[j]
+                v = abs(clean[j]) * e[j] if ok[j] else 0.0  # |−inf|·0 = NaN where not valid: never used
                 ind[j] = v
-                best = max(best, v if ok[j] else 0.0)
+                best_key = max(best_key, _order_key(v))
+            best = np.int64(_order_key(np.int64(best_key).view(np.float64))).view(np.float64)
             threshold = tau
             if length:
                 threshold = min(1.0, tau * math.sqrt(length_ref / max(count, 1)))
@@ -379,25 +410,44 @@ def _fused_rows(kind, relative, length, z, allowed, bound, tau, length_ref, star
                 out[r, j] = ok[j] & (ind[j] > limit)
             continue
         total = _valid_sum(e[:width], ok[:width])
-        for j in range(width):
-            p = e[j] / total
-            weight = abs(z[r, j]) if kind == STRICT else bound[r, j]
-            out[r, j] = ok[j] & (2.0 * p * (1.0 - p) * weight > tau)
+        inverse = 1.0 / total
+        for j in range(width):  # the prefilter (vectorised): no division
+            weight = abs(clean[j]) if kind == STRICT else bound[r, j]
+            c = (2.0 * e[j]) * inverse * weight
+            candidate[j] = ok[j] & ((c > tau_low) | (e[j] < 2.0**-900))
+        for word in range((width + 7) // 8):
+            if words[word] == 0:
+                continue
+            for j in range(8 * word, min(8 * word + 8, width)):
+                if candidate[j]:
+                    p = e[j] / total
+                    weight = abs(clean[j]) if kind == STRICT else bound[r, j]
+                    out[r, j] = 2.0 * p * (1.0 - p) * weight > tau
+                    candidate[j] = 0
+            words[word] = 0
     return bad
+
+
+def _spans(allowed: np.ndarray) -> np.ndarray:
+    """One past the last True of each row of the boolean (M, n) ``allowed`` (0 for a row with none)."""
+    n = allowed.shape[1]
+    last = n - np.argmax(allowed[:, ::-1], axis=1)
+    return np.where(allowed.any(axis=1), last, 0).astype(np.int64)
 
 
 def fused_rule(rule: str, z: np.ndarray, allowed: np.ndarray, bound: np.ndarray | None, tau: float,
                length_ref: float) -> np.ndarray:  # fmt: skip
     """The mask of "strict", "bound", "relaxed" or "length" with the softmax computed here, on C-contiguous
-    float64 (R, n) ``z`` and ``bound`` and a boolean ``allowed`` (M, n) repeated over the rows (see
-    :func:`_fused_rows`): no score-sized temporary but the mask itself."""
+    (R, n) ``z`` (float64 or float32) and float64 ``bound`` and a boolean ``allowed`` (M, n) repeated over the
+    rows (see :func:`_fused_rows`): no score-sized temporary but the mask itself."""
     out = np.zeros(z.shape, dtype=bool)
     kind = {"strict": STRICT, "bound": BOUND, "relaxed": RELAXED, "length": RELAXED}[rule]
     beta = _ABSENT if bound is None else bound
+    span = _spans(allowed)
     bad = [0]
 
     def work(block: slice) -> None:
-        bad[0] += _fused_rows(kind, rule in ("relaxed", "length"), rule == "length", z, allowed, beta, tau,
+        bad[0] += _fused_rows(kind, rule in ("relaxed", "length"), rule == "length", z, allowed, span, beta, tau,
                               length_ref, block.start, block.stop, out)  # fmt: skip
 
     in_blocks(z.shape[0], work)
@@ -565,25 +615,45 @@ def dots_at(a, bt, ia, ib, i, j, out):  # pragma: no cover - compiled
         out[t] = acc
 
 
+_GROUP = 8  # selected dot products of a row computed side by side (:func:`_dot_group`)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _selected_columns(mask_row, columns):  # pragma: no cover - compiled
+    """The columns set in the boolean row ``mask_row``, in increasing order, into ``columns`` (length at least
+    ``len(mask_row) + 1``); returns their number. Eight entries are tested at once where the row's length is a
+    multiple of 8 (a mask of a few percent is mostly zero words)."""
+    n = mask_row.shape[0]
+    found = 0
+    if n % 8 == 0:
+        words = mask_row.view(np.uint64)
+        for w in range(n // 8):
+            if words[w] != 0:
+                for j in range(8 * w, 8 * w + 8):
+                    if mask_row[j]:
+                        columns[found] = j
+                        found += 1
+        return found
+    for j in range(n):  # branch-free: the slot past the last set column is overwritten
+        columns[found] = j
+        found += np.int64(mask_row[j])
+    return found
+
+
 @njit(cache=True, nogil=True)
 def masked_invalid(mask, values, allowed, start, stop):  # pragma: no cover - compiled
     """Rows ``start <= r < stop`` of (R, N) ``mask``: (the number of selected entries, the number of those not
     valid). Entry (r, j) is valid when ``allowed[r mod P, j]`` (``allowed`` (P, N)), or, for P = 0, when
     ``values[r, j] > −inf``."""
     period = allowed.shape[0]
+    columns = np.empty(mask.shape[1] + 1, dtype=np.int64)
     selected, invalid = 0, 0
-    for r in range(start, stop):  # branch-free inner loops (bitwise on booleans), so they vectorise
-        if period > 0:
-            allowed_row = allowed[r % period]
-            for j in range(mask.shape[1]):
-                chosen = mask[r, j]
-                selected += chosen
-                invalid += chosen & ~allowed_row[j]
-        else:
-            for j in range(mask.shape[1]):
-                chosen = mask[r, j]
-                selected += chosen
-                invalid += chosen & (values[r, j] == -np.inf)
+    for r in range(start, stop):
+        found = _selected_columns(mask[r], columns)
+        selected += found
+        for t in range(found):
+            j = columns[t]
+            invalid += (not allowed[r % period, j]) if period > 0 else values[r, j] == -np.inf
     return selected, invalid
 
 
@@ -593,23 +663,77 @@ def dots_masked(a, bt, ia, ib, mask, scale, bias, values, start, stop):  # pragm
     K), ``bt`` (B, N, K)): ``values[r, j] = Σ_k a[ia[lead], i, k]·bt[ib[lead], j, k]`` where ``mask[r, j]``, summed
     in float64 in order of increasing k (:func:`dots_at`'s arithmetic), times ``scale`` when it is not 1, plus
     ``bias[j]`` when ``bias`` is not empty, stored in ``values``' dtype (one rounding for float32). Every entry of a
-    row's selected dot products shares the row of ``a``: no index arrays of the selected entries are built."""
+    row's selected dot products shares the row of ``a``: no index arrays of the selected entries are built.
+
+    A row's selected columns are found eight mask entries at a time (:func:`_selected_columns`) and their dot
+    products computed :data:`_GROUP` at a time, k outermost: each keeps its own sequential sum (the same
+    operations in the same order as one at a time), and the group's independent additions overlap instead of
+    waiting on one chain."""
     m, depth = a.shape[1], a.shape[2]
     has_bias = bias.shape[0] > 0
+    columns = np.empty(mask.shape[1] + _GROUP, dtype=np.int64)
+    a_row = np.empty(depth)
+    acc = np.empty(_GROUP)
     for r in range(start, stop):
+        found = _selected_columns(mask[r], columns)
+        if found == 0:
+            continue
         lead = r // m
         i = r - lead * m
         x, y = ia[lead], ib[lead]
-        for j in range(mask.shape[1]):
-            if mask[r, j]:
-                acc = 0.0
-                for k in range(depth):
-                    acc += np.float64(a[x, i, k]) * np.float64(bt[y, j, k])
+        for k in range(depth):
+            a_row[k] = np.float64(a[x, i, k])
+        for t in range(found, found + _GROUP):  # a partial last group repeats the row's last column
+            columns[t] = columns[found - 1]
+        b_mat = bt[y]
+        for g in range(0, found, _GROUP):
+            if found - g > _GROUP // 2:
+                _dot_group(a_row, b_mat, columns, g, acc)
+            else:  # a short last group: four lanes
+                _dot_group4(a_row, b_mat, columns, g, acc)
+            for lane in range(min(_GROUP, found - g)):
+                j = columns[g + lane]
+                total = acc[lane]
                 if scale != 1.0:
-                    acc *= scale
+                    total *= scale
                 if has_bias:
-                    acc += bias[j]
-                values[r, j] = acc
+                    total += bias[j]
+                values[r, j] = total
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _dot_group(a_row, b_mat, columns, g, acc):  # pragma: no cover - compiled
+    """``acc[l] = Σ_k a_row[k]·b_mat[columns[g + l], k]`` for the eight lanes l, each in float64 in order of
+    increasing k; the eight sums are scalars of one loop (registers, not memory), their chains independent."""
+    c0, c1, c2, c3 = columns[g], columns[g + 1], columns[g + 2], columns[g + 3]
+    c4, c5, c6, c7 = columns[g + 4], columns[g + 5], columns[g + 6], columns[g + 7]
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    for k in range(a_row.shape[0]):
+        a_value = a_row[k]
+        s0 += a_value * np.float64(b_mat[c0, k])
+        s1 += a_value * np.float64(b_mat[c1, k])
+        s2 += a_value * np.float64(b_mat[c2, k])
+        s3 += a_value * np.float64(b_mat[c3, k])
+        s4 += a_value * np.float64(b_mat[c4, k])
+        s5 += a_value * np.float64(b_mat[c5, k])
+        s6 += a_value * np.float64(b_mat[c6, k])
+        s7 += a_value * np.float64(b_mat[c7, k])
+    acc[0], acc[1], acc[2], acc[3] = s0, s1, s2, s3
+    acc[4], acc[5], acc[6], acc[7] = s4, s5, s6, s7
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _dot_group4(a_row, b_mat, columns, g, acc):  # pragma: no cover - compiled
+    """:func:`_dot_group` on four lanes (``acc[:4]``)."""
+    c0, c1, c2, c3 = columns[g], columns[g + 1], columns[g + 2], columns[g + 3]
+    s0 = s1 = s2 = s3 = 0.0
+    for k in range(a_row.shape[0]):
+        a_value = a_row[k]
+        s0 += a_value * np.float64(b_mat[c0, k])
+        s1 += a_value * np.float64(b_mat[c1, k])
+        s2 += a_value * np.float64(b_mat[c2, k])
+        s3 += a_value * np.float64(b_mat[c3, k])
+    acc[0], acc[1], acc[2], acc[3] = s0, s1, s2, s3
 
 
 def dots_masked_reference(a, bt, ia, ib, mask, scale, bias, values):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN201

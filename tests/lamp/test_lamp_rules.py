@@ -375,3 +375,19 @@ def test_float32_scores_select_as_their_float64_values(case, rule, level):
     got = lamp.select(rule, scores32, causal=causal, **params)
     want = lamp.select(rule, scores32.astype(np.float64), causal=causal, **params)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "rule,params",
+    [("top_mu", {"mu": 1}), ("budget", {"rate": 0.5}), ("strict", {"tau": 0.0}), ("mass", {"tau": 1.0}),
+     ("relaxed", {"tau": 0.0}), ("top_mu", {"mu": 2, "indicator": "probability"})],
+)  # fmt: skip
+def test_a_row_with_no_valid_entry_selects_nothing(rule, params):
+    """A row the causal mask empties (a hypothesis find: its softmax sum is 0 and was divided by) selects
+    nothing, and the other rows are unaffected."""
+    z = np.array([[[0.5, -1.0, 2.0], [0.0, 1.0, 2.0]]])
+    causal = np.array([[False, False, False], [False, True, True]])
+    got = lamp.select(rule, z, causal=causal, **params)
+    alone = lamp.select(rule, z[:, 1:], causal=causal[1:], **params)
+    assert not got[0, 0].any()
+    assert got[0, 1].tolist() == alone[0, 0].tolist() and alone[0, 0, 2]
