@@ -391,3 +391,36 @@ def test_a_row_with_no_valid_entry_selects_nothing(rule, params):
     alone = lamp.select(rule, z[:, 1:], causal=causal[1:], **params)
     assert not got[0, 0].any()
     assert got[0, 1].tolist() == alone[0, 0].tolist() and alone[0, 0, 2]
+
+
+@pytest.mark.parametrize("n", [1, 3, 8, 37, 1024])
+@pytest.mark.parametrize("rule", ["strict", "bound"])
+def test_threshold_one_ulp_either_side_of_the_indicator(rule, n):
+    """Rows of equal scores have exact probabilities 1/n, so the indicator is one known float64 number: τ one
+    ulp below it selects every entry, τ at it none. The division-free prefilter must not drop an entry that
+    the exact comparison keeps, however close to τ."""
+    score = 1.7
+    z = np.full((2, n), score)
+    beta = np.full((2, n), 0.37)
+    p = 1.0 / n
+    weight = abs(score) if rule == "strict" else 0.37
+    indicator = 2.0 * p * (1.0 - p) * weight
+    extra = {"bound": beta} if rule == "bound" else {}
+    below = lamp.select(rule, z, tau=float(np.nextafter(indicator, 0.0)), **extra)
+    at = lamp.select(rule, z, tau=indicator, **extra)
+    assert below.all() == (indicator > 0.0) and not at.any()
+
+
+def test_threshold_one_ulp_below_a_tiny_probability():
+    """Probabilities below 2^-54 leave the row's sum at exactly 1, so the prefilter's bound ``2e·(1/Σ)·|z|``
+    equals the indicator to the last bit: only its safety margin keeps the entry whose indicator is one ulp
+    above τ (an unguarded ``c > τ`` test would be right here too, but ``c > τ(1 + 2^-40)`` would not)."""
+    from lampnum.lamp.fast_exp import fast_exp_reference
+
+    z = np.array([[0.0, -40.0, -41.0, -42.0]])
+    e = [fast_exp_reference(v) for v in z[0]]
+    assert sum(e[1:]) < 2.0**-54
+    indicator = [2.0 * p * (1.0 - p) * abs(v) for p, v in zip(e, z[0], strict=True)]
+    tau = float(np.nextafter(indicator[1], 0.0))
+    assert lamp.select("strict", z, tau=tau).tolist() == [[False, True, False, False]]
+    assert not lamp.select("strict", z, tau=indicator[1]).any()
