@@ -26,15 +26,18 @@ Kernels, by spec (:func:`fast_path`); all are bit-identical to :mod:`lampnum.emu
   rounding boundary or outside the accumulator's normal range is redone exactly (the argument is in that module).
   In rne with finite operands, :func:`lampnum.emulate.matmul_split.strict_rne_kernel` runs instead: an FMA and
   Veltkamp's splitting per update, and, when :func:`~lampnum.emulate.matmul_split.range_certificate` proves that no
-  partial sum can overflow or reach the subnormal range, no range test in the loop at all.
+  partial sum can overflow or reach the subnormal range, no range test in the loop at all; with ``lower=`` it
+  computes only the band (a causal product costs about half).
 - "register" (:func:`lampnum.emulate.matmul_fast.register_kernel`): the LAMP paper's fp32 register, ``product="fp32"``,
   ``via="fp32"``, rne, ``block=1``, an accumulator with p <= 24 inside fp32's exponent range, and operands that are
   float32 values: float32 hardware products and sums, flagged specials redone in float64. For p <= 23 with a
   :func:`~lampnum.emulate.matmul_split.register_certificate` (nothing exceptional can happen),
   :func:`lampnum.emulate.matmul_split.register_split_kernel` runs: no test in the loop.
-- "block FMA" (:func:`lampnum.emulate.matmul_blocked.blocked_matmul`): ``block > 1`` with float64 block sums, exact
-  products (or fp64 products in rne), no via, a deterministic mode, finite operands: the block sums come from a BLAS
-  product and every accumulator update is certified from an error bound or recomputed exactly.
+- "block FMA": ``block > 1`` with float64 block sums, no via, a deterministic mode, finite operands. In rne with
+  exact products, :func:`lampnum.emulate.matmul_split.block_rne_kernel`: the block sums by a chain of FMAs (one per
+  product, on vector lanes) and one checked Veltkamp rounding per block. Otherwise
+  (:func:`lampnum.emulate.matmul_blocked.blocked_matmul`) the block sums come from a BLAS product and every
+  accumulator update is certified from an error bound or recomputed exactly.
 - "general" (:mod:`lampnum.emulate.matmul_kernels`): everything else, block FMA and stochastic modes included (their
   random words are indexed by element and step, so every kernel gives the same result for any tiling or threads).
 
@@ -56,7 +59,8 @@ from .accumulate import check_sum_format
 from .matmul_blocked import blocked_eligible, blocked_matmul
 from .matmul_fast import exact_product_kernel, register_kernel
 from .matmul_kernels import run_matmul_kernel
-from .matmul_split import range_certificate, register_certificate, register_split_kernel, strict_rne_kernel
+from .matmul_split import (block_rne_kernel, range_certificate, register_certificate, register_split_kernel,
+                           strict_rne_kernel)
 from .operand_stats import OperandStats, max_abs_col_sum, max_abs_row_sum, operand_stats
 from .spec import MatmulSpec, as_spec
 
@@ -197,7 +201,7 @@ def matmul(a: Any, b: Any, spec: MatmulSpec | None = None, *, rng: np.random.Gen
     if spec.input is not None:
         a64 = round_to_format(a64, spec.input, spec.mode, rng=generator)
         b64 = round_to_format(b64, spec.input, spec.mode, rng=generator)
-    banded = [False]  # set by the register path, which writes the zeros itself
+    banded = [False]  # set by the register and strict-rne paths, which write the zeros themselves
     result = _product(a64, b64, batch_shape, spec, generator, dtype, lower, banded)
     if lower is not None and not banded[0]:  # the other paths computed every entry
         outside = ~np.tri(result.shape[-2], result.shape[-1], int(lower), dtype=bool)
@@ -268,12 +272,21 @@ def _product(a: np.ndarray, b: np.ndarray, batch_shape: tuple[int, ...], spec: M
                                         depth, spec.accumulator)  # fmt: skip
         if certificate.splittable:
             acc = spec.accumulator
+            band = n_cols if lower is None else int(np.clip(lower, -n_rows, n_cols))
             strict_rne_kernel(a_batches, b_batches, a_index, b_index, out, acc.p, float(acc.tiny),
-                              float(acc.max), lowered(acc), certificate.certified, 1.0)  # fmt: skip
+                              float(acc.max), lowered(acc), certificate.certified, 1.0, band)  # fmt: skip
+            if banded is not None:
+                banded[0] = True
             return out.reshape(batch_shape + (n_rows, n_cols))
     if path == "exact products":
         exact_product_kernel(spec.mode.code)(a_batches, b_batches, a_index, b_index, out, lowered(spec.accumulator),
                                              max_bits)  # fmt: skip
+        return out.reshape(batch_shape + (n_rows, n_cols))
+    if path == "block FMA" and spec.mode is RoundingMode.RNE and spec.product is None and a_stats.finite \
+            and b_stats.finite and spec.accumulator.p <= 51:  # fmt: skip
+        acc = spec.accumulator
+        block_rne_kernel(a_batches, b_batches, a_index, b_index, out, spec.block, acc.p, float(acc.tiny),
+                         float(acc.max), lowered(acc))  # fmt: skip
         return out.reshape(batch_shape + (n_rows, n_cols))
     if path == "block FMA":
         float32_blas = _float32_values(a_batches, a_stats) and _float32_values(b_batches, b_stats)

@@ -64,7 +64,7 @@ from .matmul_fast import COLS, ROWS, _tile_bounds, n_tiles_of
 from .operand_stats import OperandStats
 
 __all__ = ["fma", "veltkamp_round", "veltkamp_round_reference", "register_bits", "register_bits_reference",
-           "RangeCertificate", "range_certificate", "register_certificate", "strict_rne_kernel",
+           "RangeCertificate", "range_certificate", "register_certificate", "strict_rne_kernel", "block_rne_kernel",
            "register_split_kernel"]  # fmt: skip
 
 _F32_TINY = float(np.finfo(np.float32).tiny)
@@ -164,10 +164,13 @@ def _checked_tile(a_mat, b_mat, row_start, rows, col_start, cols, acc, flags, sp
 
 @njit(cache=True, parallel=True)
 def strict_rne_kernel(a, b, a_index, b_index, out, precision, min_normal, max_value, acc_params, certified,
-                      one):  # noqa: ANN001, ANN201  # fmt: skip
+                      one, lower):  # noqa: ANN001, ANN201  # fmt: skip
     """``out[t] = A[a_index[t]] @ B[b_index[t]]``, exact products, strict accumulation in rne to p = ``precision``
     bits; ``certified``: the operands hold a range certificate (see the module docstring). Returns the number of
-    tiles that were redone after a midpoint."""
+    tiles that were redone after a midpoint.
+
+    Only entries with ``j − i <= lower`` are computed (the band of a causal product), the others are written 0,
+    as in :func:`register_split_kernel`; ``lower >= n_cols − 1`` is the full product."""
     n_rows, n_cols = out.shape[1], out.shape[2]
     splitter = float(2 ** (53 - precision) + 1)
     low = np.int64((1 << (53 - precision)) - 1)
@@ -178,8 +181,12 @@ def strict_rne_kernel(a, b, a_index, b_index, out, precision, min_normal, max_va
         a_mat = a[a_index[t]]
         b_mat = b[b_index[t]]
         rows = row_stop - row_start
-        cols = col_stop - col_start
+        band_stop = max(col_start, min(col_stop, row_stop + lower))  # j < row_stop + lower: the last row's band
+        cols = band_stop - col_start
         acc = np.empty((ROWS, COLS))
+        if cols == 0:
+            out[t, row_start:row_stop, col_start:col_stop] = 0.0
+            continue
         done = False
         if certified:
             done = _optimistic_tile(a_mat, b_mat, row_start, rows, col_start, cols, acc, splitter, low, half)
@@ -188,8 +195,86 @@ def strict_rne_kernel(a, b, a_index, b_index, out, precision, min_normal, max_va
             _checked_tile(a_mat, b_mat, row_start, rows, col_start, cols, acc, flags, splitter, low, half,
                           min_normal, max_value, one, acc_params)  # fmt: skip
             redone += certified
-        out[t, row_start:row_stop, col_start:col_stop] = acc[:rows, :cols]
+        for r in range(rows):
+            edge = row_start + r + lower  # the row's last column in the band
+            for n in range(col_stop - col_start):
+                out[t, row_start + r, col_start + n] = acc[r, n] if col_start + n <= edge else 0.0
     return redone
+
+
+@njit(cache=True)
+def _block_tile(a_mat, b_mat, row_start, rows, col_start, cols, block, acc, sums, flags, splitter, low, half,
+                min_normal, max_value, acc_params):  # noqa: ANN001, ANN202  # fmt: skip
+    """One tile of :func:`block_rne_kernel`: per block, the float64 block sums by FMA (k innermost but one, all
+    columns of a row on vector lanes), then one checked update of the accumulator per element."""
+    for r in range(rows):
+        for n in range(cols):
+            acc[r, n] = 0.0
+    depth = a_mat.shape[1]
+    for k_start in range(0, depth, block):
+        k_stop = min(depth, k_start + block)
+        b_panel = b_mat[k_start, col_start:col_start + cols]
+        for r in range(rows):  # the block's first product starts its sum (the spec's t = a_k·b_k, signed zero kept)
+            a_value = a_mat[row_start + r, k_start]
+            for n in range(cols):
+                sums[r, n] = a_value * b_panel[n]
+        for k in range(k_start + 1, k_stop):
+            b_panel = b_mat[k, col_start:col_start + cols]
+            for r in range(rows):
+                a_value = a_mat[row_start + r, k]
+                sum_row = sums[r]
+                for n in range(cols):
+                    sum_row[n] = fma(a_value, b_panel[n], sum_row[n])  # RN(t + a·b), the product exact
+        for r in range(rows):
+            acc_row, sum_row = acc[r], sums[r]
+            hit = False
+            for n in range(cols):
+                old = acc_row[n]
+                y = old + sum_row[n]
+                g = y * splitter
+                hi = g - (g - y)
+                magnitude = abs(y)
+                bad = ((np.float64(y).view(np.int64) & low) == half) | ((magnitude < min_normal) & (y != 0.0)) | (
+                    not abs(hi) <= max_value)  # fmt: skip
+                flags[n] = bad
+                hit |= bad
+                acc_row[n] = old if bad else hi + 0.0  # + 0.0: an exact zero sum is +0, as the reference's
+            if hit:
+                for n in range(cols):
+                    if flags[n]:
+                        acc_row[n] = round_sum(acc_row[n], sum_row[n], acc_params[0], acc_params[1],
+                                               acc_params[2], acc_params[3], acc_params[4], acc_params[5],
+                                               acc_params[6], 0, np.uint64(0), False)  # fmt: skip
+
+
+@njit(cache=True, parallel=True)
+def block_rne_kernel(a, b, a_index, b_index, out, block, precision, min_normal, max_value,
+                     acc_params):  # noqa: ANN001, ANN201  # fmt: skip
+    """``out[t] = A[a_index[t]] @ B[b_index[t]]`` under block FMA (``block = b > 1``, float64 block sums,
+    exact products), rne into an accumulator of ``precision`` = p <= 51 bits, finite operands.
+
+    The spec's block sum ``t`` (the block's exact products added in order, each addition rounded to float64) is
+    what a chain of fused multiply-adds computes, ``t = RN(t + a·b)``, the product being exact. The update
+    ``s = RNE_p(s + t)`` is ``y = RN(s + t)`` rounded by Veltkamp's splitting, right unless ``y`` is a midpoint
+    (the argument of the module docstring; at a midpoint that is the exact sum, Veltkamp's ``hi`` is the even
+    neighbour, but the test does not tell the two cases apart), ``y`` is in the subnormal range or the result
+    overflows: those elements (tested on every update, which happens once per b products) keep the old value
+    and are redone by :func:`lampnum.emulate.accumulate.round_sum`. One FMA per product on full vector lanes,
+    the rounding amortised over the block."""
+    n_rows, n_cols = out.shape[1], out.shape[2]
+    splitter = float(2 ** (53 - precision) + 1)
+    low = np.int64((1 << (53 - precision)) - 1)
+    half = np.int64(1 << (52 - precision))
+    for tile in prange(n_tiles_of(out)):
+        t, row_start, row_stop, col_start, col_stop = _tile_bounds(tile, n_rows, n_cols)
+        rows = row_stop - row_start
+        cols = col_stop - col_start
+        acc = np.empty((ROWS, COLS))
+        sums = np.empty((ROWS, COLS))
+        flags = np.empty(COLS, dtype=np.bool_)
+        _block_tile(a[a_index[t]], b[b_index[t]], row_start, rows, col_start, cols, block, acc, sums, flags,
+                    splitter, low, half, min_normal, max_value, acc_params)  # fmt: skip
+        out[t, row_start:row_stop, col_start:col_stop] = acc[:rows, :cols]
 
 
 @njit(cache=True, inline="always")

@@ -18,6 +18,7 @@ from lampnum.emulate.matmul import lowered
 from lampnum.emulate.matmul_blocked import blocked_matmul, certified_update_reference
 from lampnum.emulate.matmul_reference import matmul_reference
 from lampnum.emulate.matmul_split import (
+    block_rne_kernel,
     range_certificate,
     register_bits,
     register_bits_reference,
@@ -133,7 +134,7 @@ def _strict(a: np.ndarray, b: np.ndarray, fmt: ln.Format, certified: bool) -> tu
     out = np.empty((1, a.shape[0], b.shape[1]))
     index = np.zeros(1, dtype=np.int64)
     redone = strict_rne_kernel(a[None].astype(np.float64), b[None].astype(np.float64), index, index, out, fmt.p,
-                               fmt.tiny, fmt.max, lowered(fmt), certified, 1.0)  # fmt: skip
+                               fmt.tiny, fmt.max, lowered(fmt), certified, 1.0, b.shape[1])  # fmt: skip
     return out[0], redone
 
 
@@ -217,6 +218,29 @@ def test_block_fma_recomputes_uncertified_updates_exactly() -> None:
         assert recomputed > 0
         for t in range(2):
             assert_same(out[t], _general(a[t], b[t], spec), a[t], f"float32 BLAS {float32_blas}")
+    # in rne the FMA block kernel runs instead: the same midpoints are flagged in its checked update
+    out = np.empty((2, 9, 70))
+    block_rne_kernel(a, b, index, index, out, 32, 8, float(spec.accumulator.tiny), float(spec.accumulator.max),
+                     lowered(spec.accumulator))  # fmt: skip
+    for t in range(2):
+        assert_same(out[t], _general(a[t], b[t], spec), a[t], "block kernel")
+        assert_same(ln.matmul(a[t], b[t], spec), _general(a[t], b[t], spec), a[t], "matmul")
+
+
+@settings(max_examples=60, deadline=None)
+@given(accumulators(high=51), st.sampled_from([2, 3, 32, 300]), stress_operands())
+def test_block_kernel_matches_the_reference(fmt: ln.Format, block: int, ab: tuple[np.ndarray, np.ndarray]) -> None:
+    """The rne block-FMA kernel (FMA block sums, one checked Veltkamp update per block) against the executable
+    specification on stress operands: cancellation, subnormal partial sums, overflow, signed zeros."""
+    a, b = ab
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return
+    spec = ln.MatmulSpec(accumulator=fmt, block=block)
+    out = np.empty((1, a.shape[0], b.shape[1]))
+    index = np.zeros(1, dtype=np.int64)
+    block_rne_kernel(a[None].astype(np.float64), b[None].astype(np.float64), index, index, out, block, fmt.p,
+                     float(fmt.tiny), float(fmt.max), lowered(fmt))  # fmt: skip
+    assert_same(out[0], matmul_reference(a, b, spec), a, repr(spec))
 
 
 def test_certified_enclosure_contains_the_sum() -> None:
@@ -269,7 +293,7 @@ def test_matmul_dtype_must_be_float32_or_float64() -> None:
     st.sampled_from([1, 7, 255, 256, 257, 300]),
     st.integers(-25, 310),
     st.integers(0, 2**32 - 1),
-    st.sampled_from(["register", "bf16"]),
+    st.sampled_from(["register", "bf16", "fp16", "bf16 block=4"]),
 )
 def test_banded_product_is_the_product_with_zeros_above_the_band(
     n_rows: int, n_cols: int, lower: int, seed: int, kind: str
@@ -283,7 +307,9 @@ def test_banded_product_is_the_product_with_zeros_above_the_band(
     fp32 = ln.format("fp32")
     spec = {
         "register": ln.MatmulSpec(product=fp32, accumulator=ln.Format(p=8, emax=127), via=fp32),
-        "bf16": ln.MatmulSpec(accumulator="bf16"),
+        "bf16": ln.MatmulSpec(accumulator="bf16"),  # the strict kernel's band (certified: the optimistic loop)
+        "fp16": ln.MatmulSpec(accumulator="fp16"),  # its checked loop (partial sums may be fp16 subnormals)
+        "bf16 block=4": ln.MatmulSpec(accumulator="bf16", block=4),  # the block kernel, zeroed afterwards
     }[kind]
     got = ln.matmul(a, b, spec, lower=lower, dtype=np.float32)
     band = np.tri(n_rows, n_cols, lower, dtype=bool)
