@@ -110,9 +110,10 @@ def _optimistic_tile(a_mat, b_mat, row_start, rows, col_start, cols, acc, splitt
     for r in range(rows):
         for n in range(cols):
             acc[r, n] = 0.0
+    low_bits, half_bits = np.uint64(low), np.uint64(half)
     for k in range(a_mat.shape[1]):
         b_panel = b_mat[k, col_start:col_start + cols]
-        hit = np.int64(0)
+        closest = np.uint64(0xFFFFFFFFFFFFFFFF)
         for r in range(rows):
             a_value = a_mat[row_start + r, k]
             acc_row = acc[r]
@@ -120,10 +121,10 @@ def _optimistic_tile(a_mat, b_mat, row_start, rows, col_start, cols, acc, splitt
                 t = fma(a_value, b_panel[n], acc_row[n])
                 g = t * splitter
                 acc_row[n] = g - (g - t)
-                # (dropped bits) ^ half is 0 exactly at a midpoint, and 0 - 1 is the only negative value here:
-                # an OR of integers (no boolean packing) whose sign bit says whether any update hit a midpoint
-                hit |= ((np.float64(t).view(np.int64) & low) ^ half) - np.int64(1)
-        if hit < 0:
+                # (dropped bits) ^ half is 0 exactly at a midpoint: an unsigned minimum (one vector instruction
+                # beside one ternary-logic one, no boolean packing) says whether any update hit a midpoint
+                closest = min(closest, (np.float64(t).view(np.uint64) & low_bits) ^ half_bits)
+        if closest == 0:
             return False
     return True
 

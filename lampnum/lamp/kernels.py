@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 
 import numpy as np
-from numba import get_num_threads, njit
+from numba import get_num_threads, njit, prange
 
 from . import rules
 from .fast_exp import fast_exp
@@ -435,6 +435,25 @@ def _spans(allowed: np.ndarray) -> np.ndarray:
     return np.where(allowed.any(axis=1), last, 0).astype(np.int64)
 
 
+def parallel_blocks(rows: int, smallest: int = 64) -> int:
+    """How many contiguous row blocks a parallel kernel splits ``rows`` into: four per Numba thread (load
+    balance under a causal mask, whose rows grow), at least ``smallest`` rows each."""
+    return max(1, min(4 * get_num_threads(), rows // max(smallest, 1)))
+
+
+@njit(cache=True, parallel=True)
+def _fused_blocks(kind, relative, length, z, allowed, span, bound, tau, length_ref, blocks, out):  # pragma: no cover
+    """:func:`_fused_rows` on ``blocks`` contiguous row blocks in one Numba parallel launch: the threads of the
+    score product that ran just before (Numba's pool, still spinning) take the work, instead of competing with a
+    second pool for the cores. Returns the number of valid NaN or +inf scores."""
+    rows = z.shape[0]
+    bad = np.zeros(blocks, dtype=np.int64)
+    for block in prange(blocks):
+        bad[block] = _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref,
+                                 rows * block // blocks, rows * (block + 1) // blocks, out)  # fmt: skip
+    return bad.sum()
+
+
 def fused_rule(rule: str, z: np.ndarray, allowed: np.ndarray, bound: np.ndarray | None, tau: float,
                length_ref: float) -> np.ndarray:  # fmt: skip
     """The mask of "strict", "bound", "relaxed" or "length" with the softmax computed here, on C-contiguous
@@ -443,16 +462,10 @@ def fused_rule(rule: str, z: np.ndarray, allowed: np.ndarray, bound: np.ndarray 
     out = np.zeros(z.shape, dtype=bool)
     kind = {"strict": STRICT, "bound": BOUND, "relaxed": RELAXED, "length": RELAXED}[rule]
     beta = _ABSENT if bound is None else bound
-    span = _spans(allowed)
-    bad = [0]
-
-    def work(block: slice) -> None:
-        bad[0] += _fused_rows(kind, rule in ("relaxed", "length"), rule == "length", z, allowed, span, beta, tau,
-                              length_ref, block.start, block.stop, out)  # fmt: skip
-
-    in_blocks(z.shape[0], work)
-    if bad[0]:
-        raise nonfinite_scores(bad[0])
+    bad = _fused_blocks(kind, rule in ("relaxed", "length"), rule == "length", z, allowed, _spans(allowed), beta,
+                        tau, length_ref, parallel_blocks(z.shape[0]), out)  # fmt: skip
+    if bad:
+        raise nonfinite_scores(int(bad))
     return out
 
 
@@ -734,6 +747,26 @@ def _dot_group4(a_row, b_mat, columns, g, acc):  # pragma: no cover - compiled
         s2 += a_value * np.float64(b_mat[c2, k])
         s3 += a_value * np.float64(b_mat[c3, k])
     acc[0], acc[1], acc[2], acc[3] = s0, s1, s2, s3
+
+
+@njit(cache=True, parallel=True)
+def masked_invalid_blocks(mask, values, allowed, blocks):  # pragma: no cover - compiled
+    """:func:`masked_invalid` over all rows, in ``blocks`` row blocks of one Numba parallel launch."""
+    rows = mask.shape[0]
+    counts = np.zeros((blocks, 2), dtype=np.int64)
+    for block in prange(blocks):
+        counts[block, 0], counts[block, 1] = masked_invalid(mask, values, allowed, rows * block // blocks,
+                                                            rows * (block + 1) // blocks)  # fmt: skip
+    return counts[:, 0].sum(), counts[:, 1].sum()
+
+
+@njit(cache=True, parallel=True)
+def dots_masked_blocks(a, bt, ia, ib, mask, scale, bias, values, blocks):  # pragma: no cover - compiled
+    """:func:`dots_masked` over all rows, in ``blocks`` row blocks of one Numba parallel launch (see
+    :func:`_fused_blocks` for why not a thread pool)."""
+    rows = mask.shape[0]
+    for block in prange(blocks):
+        dots_masked(a, bt, ia, ib, mask, scale, bias, values, rows * block // blocks, rows * (block + 1) // blocks)
 
 
 def dots_masked_reference(a, bt, ia, ib, mask, scale, bias, values):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN201

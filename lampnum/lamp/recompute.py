@@ -105,7 +105,7 @@ def _recompute_masked(
     bias: np.ndarray | None,
 ) -> tuple[int, int] | None:  # fmt: skip
     """The float64 recomputation (``high`` None) straight from the mask, row blocks in parallel
-    (:func:`lampnum.lamp.kernels.dots_masked`: no index arrays of the selected entries, operands read in their
+    (:func:`lampnum.lamp.kernels.dots_masked_blocks`: no index arrays of the selected entries, operands read in their
     own float dtype): (selected, valid count); None where ``valid`` is not a repeated mask of the trailing axes
     (the general path then runs). Raises before writing anything when a selected entry is not valid."""
     n = values.shape[-1]
@@ -127,13 +127,8 @@ def _recompute_masked(
         return None
     rows_mask = np.ascontiguousarray(mask).reshape(-1, n)
     rows_values = values.reshape(-1, n)
-    counts: dict[int, tuple[int, int]] = {}
-
-    def check(block: slice) -> None:
-        counts[block.start] = kernels.masked_invalid(rows_mask, rows_values, allowed, block.start, block.stop)
-
-    kernels.in_blocks(rows_mask.shape[0], check)
-    selected, invalid = (sum(c[i] for c in counts.values()) for i in (0, 1))
+    blocks = kernels.parallel_blocks(rows_mask.shape[0], smallest=16)
+    selected, invalid = kernels.masked_invalid_blocks(rows_mask, rows_values, allowed, blocks)
     if invalid:
         raise ValueError("mask selects components that are not valid (outside the causal mask or −inf)")
     if check_neg_inf:
@@ -147,13 +142,8 @@ def _recompute_masked(
     ia = np.ascontiguousarray(_operand_batch(leads, batch, a.shape[:-2]), dtype=np.int64)
     ib = np.ascontiguousarray(_operand_batch(leads, batch, b.shape[:-2]), dtype=np.int64)
     no_bias = np.zeros(0) if bias is None else bias
-    kernels.in_blocks(
-        rows_mask.shape[0],
-        lambda block: kernels.dots_masked(a3, bt3, ia, ib, rows_mask, scale, no_bias, rows_values, block.start,
-                                          block.stop),  # fmt: skip
-        smallest=16,
-    )
-    return selected, valid_count
+    kernels.dots_masked_blocks(a3, bt3, ia, ib, rows_mask, float(scale), no_bias, rows_values, blocks)
+    return int(selected), valid_count
 
 
 def _float64_copy(array: np.ndarray) -> np.ndarray:
