@@ -15,7 +15,11 @@ descending-probability order); a softmax computed here is ``exp(z − max)`` ove
 exponentials, taken in SIMD lanes (:func:`_valid_sum`; it may differ from a sequential sum in the last bits,
 like numpy's pairwise sum). The kernels are serial and release the GIL (``nogil``); :func:`in_blocks` runs
 blocks of rows on a thread pool (one Numba parallel launch per cache-sized chunk costs more than it saves on a busy
-machine). They compile lazily on first use (``cache=True``).
+machine), except on the hot path of a forward pass: the fused threshold rules and the two recompute passes run
+their row blocks in *one* Numba parallel launch each (:func:`_fused_blocks`, :func:`masked_invalid_blocks`,
+:func:`dots_masked_blocks`), so that the OpenMP threads of the score product just before, still spinning, do
+the work rather than compete with a second pool for the cores. They compile lazily on first use
+(``cache=True``).
 """
 
 from __future__ import annotations

@@ -36,4 +36,7 @@ def test_gpt2_small_shape_loads_and_runs(tmp_path) -> None:
     hf = transformers.GPT2LMHeadModel.from_pretrained(tmp_path, dtype=torch.float32).eval()
     with torch.no_grad():
         ref = hf(torch.as_tensor(ids)).logits.numpy()
-    assert np.max(np.abs(logits - ref)) <= 1e-5 * np.max(np.abs(ref))
+    # Both are float32 forward passes summing in different orders: typically 1.3e-6 of the largest logit apart;
+    # 1.6e-5 was seen once in CI on an AVX-512/AMX machine, where torch's CPU kernels can pick another
+    # blocking (our logits were bit-identical in that run). A wrong layer is off by O(1).
+    assert np.max(np.abs(logits - ref)) <= 1e-4 * np.max(np.abs(ref))
