@@ -34,8 +34,8 @@ import numpy as np
 from ..emulate import MatmulSpec
 from . import kernels, rules
 from ._math import gelu_derivative, layernorm_column_norms
-from .recompute import LampResult, recompute_product
-from .select import check_rule_params, select, valid_mask
+from .recompute import LampResult, _operand_batch, recompute_product
+from .select import DEFAULT_LENGTH_REF, check_rule_params, select, valid_mask
 
 __all__ = ["LampConfig", "AttentionScores", "LogitsSoftmax", "GeluFc", "LayerNormResidual", "causal_mask"]
 
@@ -199,16 +199,58 @@ class AttentionScores:
             allowed = None
         else:
             allowed = causal
+        factor = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+        fused = self._fused(q, k, scores, allowed, bound, factor)
+        if fused is not None:
+            return fused
         # the causal mask itself stands for the valid entries when no score is −inf (no score-sized mask)
         valid = allowed if allowed is not None and not kernels.has_neg_inf(scores) else valid_mask(scores, allowed)
         if valid is None:
             valid = valid_mask(scores, None)
         mask = self.config.softmax_mask(scores, valid, bound, rng)
-        factor = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
         return recompute_product(
             q, np.swapaxes(k, -1, -2), scores, mask, high=self.config.high, valid=valid, scale=factor,
             in_place=True,
         )  # fmt: skip
+
+
+    def _fused(self, q: np.ndarray, k: np.ndarray, scores: np.ndarray, allowed: np.ndarray | None, bound: Any,
+               factor: float) -> LampResult | None:  # fmt: skip
+        """The threshold rules (strict, relaxed, length) with float64 recomputation and a mask of the last two
+        axes, in one pass over the scores (:func:`lampnum.lamp.kernels.fused_select_recompute`: each row decided,
+        then its selected scores recomputed while it is in cache). The same mask, values and accounting as
+        :func:`~lampnum.lamp.select` followed by :func:`recompute_product`; None where it does not apply. A
+        valid NaN or +inf score raises ``ValueError`` as there, but rows before it may already be corrected
+        (in place, the caller's array)."""
+        config = self.config
+        if config.rule not in ("strict", "relaxed", "length") or config.random or config.high is not None:
+            return None
+        config._check_bound(bound)
+        if allowed is None or scores.ndim < 2 or q.ndim < 2 or k.ndim < 2 or scores.size == 0:
+            return None
+        m, n = scores.shape[-2:]
+        allowed = np.asarray(allowed)
+        if allowed.dtype != np.bool_ or allowed.shape != (m, n) or q.shape[-2] != m or k.shape[-2] != n \
+                or q.shape[-1] != k.shape[-1] or q.dtype.kind != "f" or k.dtype.kind != "f":  # fmt: skip
+            return None
+        batch = scores.shape[:-2]
+        try:
+            if np.broadcast_shapes(q.shape[:-2], k.shape[:-2], batch) != batch:
+                return None
+        except ValueError:
+            return None
+        depth = q.shape[-1]
+        a3 = np.ascontiguousarray(q.reshape((-1, m, depth)))
+        bt3 = np.ascontiguousarray(k.reshape((-1, n, depth)))
+        leads = np.arange(max(scores.size // (m * n), 1))
+        ia = np.ascontiguousarray(_operand_batch(leads, batch, q.shape[:-2]), dtype=np.int64)
+        ib = np.ascontiguousarray(_operand_batch(leads, batch, k.shape[:-2]), dtype=np.int64)
+        rows = scores.reshape(-1, n)
+        mask, selected, valid = kernels.fused_select_recompute(
+            config.rule, rows, np.ascontiguousarray(allowed), float(config.tau), float(config.length_ref or
+            DEFAULT_LENGTH_REF), a3, bt3, ia, ib, factor)  # fmt: skip
+        return LampResult(values=scores, mask=mask.reshape(scores.shape), selected=selected, valid=valid,
+                          inner=depth, total=scores.size)  # fmt: skip
 
 
 class LogitsSoftmax:

@@ -55,6 +55,9 @@ __all__ = [
 
 STRICT, BOUND, RELAXED, PROBABILITY = 0, 1, 2, 3
 _ABSENT = np.empty((0, 0))  # stands for an absent probs / bound array in the kernels
+_NO_OPERAND = np.empty((0, 0, 0))  # no recomputation in the fused rule
+_NO_INDEX = np.empty(0, dtype=np.int64)
+_ROW_CHUNK = 16  # rows per chunk of the fused rule's round-robin over the threads
 _CHUNK_ELEMENTS = 1 << 17  # scores per chunk of rows: about 1 MiB of float64
 _OCTAVES, _SPLIT = 64, 8  # mass rule: probabilities bucketed by binary exponent and 3 leading mantissa bits
 
@@ -349,7 +352,8 @@ def _order_key(value):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref, start, stop, out):  # pragma: no cover
+def _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref, start, stop, out, a, bt, ia, ib,
+                scale, target, totals):  # pragma: no cover
     """The threshold rules with probabilities computed here, one row at a time in L1-sized buffers (row
     maximum, exponentials, sum, indicators, comparison), for rows ``start <= r < stop``: the same arithmetic as
     the chunked path (:func:`_chunks`, :func:`_indicator`). Entry (r, j) is valid when ``allowed[r mod M, j]``
@@ -359,6 +363,12 @@ def _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref
     ``kind`` STRICT, BOUND or RELAXED; ``relative``: the threshold is τ times the row's largest indicator
     (relaxed, length); ``length``: τ scaled by ``√(length_ref/ℓ)``, capped at 1. Returns the number of valid
     entries that are NaN or +inf (the caller raises).
+
+    With operands ``a`` (A, M, K) and ``bt`` (B, N, K) (not empty), each row's selected scores are then
+    recomputed into ``target`` (``z`` itself, writable), ``target[r, j] = scale·Σ_k a[ia[lead], i, k]·bt[ib[lead], j, k]`` (``r = lead·M + i``; the
+    arithmetic of :func:`dots_masked`, eight dot products side by side), while the row is still in cache: the
+    decisions read the row's copy ``clean``, so a correction never feeds another decision. ``totals`` gets
+    (selected, valid) entries of the rows.
 
     STRICT and BOUND skip the division ``s = e/Σe`` where a cheap bound proves the entry unselected: with
     ``w`` the weight (``|z|`` or ``β``) and ``c = RN(RN(2e)·RN(1/Σe))·w``, the computed indicator is at most
@@ -376,6 +386,11 @@ def _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref
     tau_low = tau * (1.0 - 2.0**-46)
     lowest_key = _order_key(-np.inf)
     bad = 0
+    recompute = a.shape[0] > 0
+    m = a.shape[1] if recompute else 1
+    columns = np.empty(n + _GROUP, dtype=np.int64)
+    a_row = np.empty(a.shape[2])
+    acc = np.empty(_GROUP)
     for r in range(start, stop):
         mask_row = allowed[r % period]
         reach = span[r % period]
@@ -391,6 +406,7 @@ def _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref
             clean[j] = kept
             top_key = max(top_key, _order_key(kept))
         bad += row_bad
+        totals[1] += count
         if count == 0 or row_bad:
             continue
         top = np.int64(_order_key(np.int64(top_key).view(np.float64))).view(np.float64)
@@ -412,24 +428,60 @@ def _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref
             limit = threshold * best if relative else tau
             for j in range(width):
                 out[r, j] = ok[j] & (ind[j] > limit)
-            continue
-        total = _valid_sum(e[:width], ok[:width])
-        inverse = 1.0 / total
-        for j in range(width):  # the prefilter (vectorised): no division
-            weight = abs(clean[j]) if kind == STRICT else bound[r, j]
-            c = (2.0 * e[j]) * inverse * weight
-            candidate[j] = ok[j] & ((c > tau_low) | (e[j] < 2.0**-900))
-        for word in range((width + 7) // 8):
-            if words[word] == 0:
-                continue
-            for j in range(8 * word, min(8 * word + 8, width)):
-                if candidate[j]:
-                    p = e[j] / total
-                    weight = abs(clean[j]) if kind == STRICT else bound[r, j]
-                    out[r, j] = 2.0 * p * (1.0 - p) * weight > tau
-                    candidate[j] = 0
-            words[word] = 0
+        else:
+            _threshold_row(kind, r, width, e, clean, ok, bound, tau, tau_low, candidate, words, out)
+        if recompute:
+            found = _selected_columns(out[r], columns)
+            totals[0] += found
+            if found > 0:
+                _recompute_row(r, m, found, columns, a, bt, ia, ib, scale, a_row, acc, target)
     return bad
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _threshold_row(kind, r, width, e, clean, ok, bound, tau, tau_low, candidate, words, out):  # pragma: no cover
+    """STRICT / BOUND decisions of row r (see :func:`_fused_rows`): the division-free prefilter, then the exact
+    comparison on its survivors."""
+    total = _valid_sum(e[:width], ok[:width])
+    inverse = 1.0 / total
+    for j in range(width):  # the prefilter (vectorised): no division
+        weight = abs(clean[j]) if kind == STRICT else bound[r, j]
+        c = (2.0 * e[j]) * inverse * weight
+        candidate[j] = ok[j] & ((c > tau_low) | (e[j] < 2.0**-900))
+    for word in range((width + 7) // 8):
+        if words[word] == 0:
+            continue
+        for j in range(8 * word, min(8 * word + 8, width)):
+            if candidate[j]:
+                p = e[j] / total
+                weight = abs(clean[j]) if kind == STRICT else bound[r, j]
+                out[r, j] = 2.0 * p * (1.0 - p) * weight > tau
+                candidate[j] = 0
+        words[word] = 0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _recompute_row(r, m, found, columns, a, bt, ia, ib, scale, a_row, acc, target):  # pragma: no cover
+    """``target[r, columns[t]] = scale·(a row · bt row)`` for the ``found`` selected columns (:func:`dots_masked`'s
+    arithmetic)."""
+    lead = r // m
+    i = r - lead * m
+    x, y = ia[lead], ib[lead]
+    for k in range(a.shape[2]):
+        a_row[k] = np.float64(a[x, i, k])
+    for t in range(found, found + _GROUP):  # a partial last group repeats the row's last column
+        columns[t] = columns[found - 1]
+    b_mat = bt[y]
+    for g in range(0, found, _GROUP):
+        if found - g > _GROUP // 2:
+            _dot_group(a_row, b_mat, columns, g, acc)
+        else:
+            _dot_group4(a_row, b_mat, columns, g, acc)
+        for lane in range(min(_GROUP, found - g)):
+            total = acc[lane]
+            if scale != 1.0:
+                total *= scale
+            target[r, columns[g + lane]] = total
 
 
 def _spans(allowed: np.ndarray) -> np.ndarray:
@@ -446,16 +498,21 @@ def parallel_blocks(rows: int, smallest: int = 64) -> int:
 
 
 @njit(cache=True, parallel=True)
-def _fused_blocks(kind, relative, length, z, allowed, span, bound, tau, length_ref, blocks, out):  # pragma: no cover
+def _fused_blocks(kind, relative, length, z, allowed, span, bound, tau, length_ref, blocks, out, a, bt, ia, ib,
+                  scale, target):  # pragma: no cover
     """:func:`_fused_rows` on ``blocks`` contiguous row blocks in one Numba parallel launch: the threads of the
     score product that ran just before (Numba's pool, still spinning) take the work, instead of competing with a
-    second pool for the cores. Returns the number of valid NaN or +inf scores."""
+    second pool for the cores. Returns (the number of valid NaN or +inf scores, selected, valid entries)."""
     rows = z.shape[0]
     bad = np.zeros(blocks, dtype=np.int64)
-    for block in prange(blocks):
-        bad[block] = _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref,
-                                 rows * block // blocks, rows * (block + 1) // blocks, out)  # fmt: skip
-    return bad.sum()
+    totals = np.zeros((blocks, 2), dtype=np.int64)
+    chunks = (rows + _ROW_CHUNK - 1) // _ROW_CHUNK
+    for block in prange(blocks):  # block b takes chunks b, b + blocks, …: rows of every cost (causal lengths,
+        for chunk in range(block, chunks, blocks):  # heads with more selected entries) on every thread
+            bad[block] += _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref,
+                                      chunk * _ROW_CHUNK, min(rows, (chunk + 1) * _ROW_CHUNK), out, a, bt, ia, ib,
+                                      scale, target, totals[block])  # fmt: skip
+    return bad.sum(), totals[:, 0].sum(), totals[:, 1].sum()
 
 
 def fused_rule(rule: str, z: np.ndarray, allowed: np.ndarray, bound: np.ndarray | None, tau: float,
@@ -466,11 +523,29 @@ def fused_rule(rule: str, z: np.ndarray, allowed: np.ndarray, bound: np.ndarray 
     out = np.zeros(z.shape, dtype=bool)
     kind = {"strict": STRICT, "bound": BOUND, "relaxed": RELAXED, "length": RELAXED}[rule]
     beta = _ABSENT if bound is None else bound
-    bad = _fused_blocks(kind, rule in ("relaxed", "length"), rule == "length", z, allowed, _spans(allowed), beta,
-                        tau, length_ref, parallel_blocks(z.shape[0]), out)  # fmt: skip
+    bad, _, _ = _fused_blocks(kind, rule in ("relaxed", "length"), rule == "length", z, allowed, _spans(allowed),
+                              beta, tau, length_ref, parallel_blocks(z.shape[0]), out, _NO_OPERAND, _NO_OPERAND,
+                              _NO_INDEX, _NO_INDEX, 1.0, _ABSENT)  # fmt: skip
     if bad:
         raise nonfinite_scores(int(bad))
     return out
+
+
+def fused_select_recompute(rule: str, z: np.ndarray, allowed: np.ndarray, tau: float, length_ref: float,
+                           a: np.ndarray, bt: np.ndarray, ia: np.ndarray, ib: np.ndarray,
+                           scale: float) -> tuple[np.ndarray, int, int]:  # fmt: skip
+    """:func:`fused_rule` ("strict", "relaxed" or "length") that also recomputes each row's selected scores
+    in ``z`` itself (C-contiguous (R, n), float64 or float32: one rounding), row by row while the row is in cache
+    (see :func:`_fused_rows`): (mask, selected, valid). ``a`` (A, M, K) and ``bt`` (B, N, K) are C-contiguous
+    float arrays, ``ia``/``ib`` the operand of each leading index ``r // M``."""
+    out = np.zeros(z.shape, dtype=bool)
+    kind = {"strict": STRICT, "relaxed": RELAXED, "length": RELAXED}[rule]
+    bad, selected, valid = _fused_blocks(kind, rule != "strict", rule == "length", z, allowed, _spans(allowed),
+                                         _ABSENT, tau, length_ref, parallel_blocks(z.shape[0]), out, a, bt, ia, ib,
+                                         scale, z)  # fmt: skip
+    if bad:
+        raise nonfinite_scores(int(bad))
+    return out, int(selected), int(valid)
 
 
 def row_rule(

@@ -282,3 +282,47 @@ def test_config_errors():
         GeluFc(LampConfig("all"), np.ones((4, 2))).apply(z, np.eye(4), np.zeros(4), np.full((2, 4), np.nan))
     with pytest.raises(ValueError, match="approximate"):
         GeluFc(LampConfig("all"), np.ones((4, 2)), approximate="sigmoid")
+
+
+@pytest.mark.parametrize("rule,tau", [("strict", 0.02), ("relaxed", 0.3), ("length", 0.2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["heads", "broadcast", "offset", "-inf"])
+def test_fused_attention_path_is_select_then_recompute(rule, tau, dtype, layout, monkeypatch):
+    """AttentionScores' one-pass path (decide a row, recompute its selected scores while it is in cache) gives
+    the mask, values and accounting of select() followed by recompute_product(), bit for bit: batched heads,
+    operands broadcast over leading axes, queries at an offset into the keys (n_q < n_k), −inf scores."""
+    rng = np.random.default_rng(7)
+    n_q, n_k, d = (5, 9, 4) if layout == "offset" else (9, 9, 4)
+    q_shape, k_shape = ((2, 1, n_q, d), (1, 3, n_k, d)) if layout == "broadcast" else ((2, 3, n_q, d), (2, 3, n_k, d))
+    q = rng.normal(size=q_shape).astype(np.float32)
+    k = rng.normal(size=k_shape).astype(np.float32)
+    exact = np.matmul(q.astype(np.float64), np.swapaxes(k, -1, -2).astype(np.float64)) / 2.0
+    low = (exact + rng.normal(scale=0.05, size=exact.shape)).astype(dtype)
+    causal = lamp.causal_mask(n_q, n_k)
+    if layout == "-inf":
+        low[0, 1, 3, :2] = -np.inf
+    extra = {"length_ref": 8.0} if rule == "length" else {}
+    config = LampConfig(rule, tau=tau, **extra)
+    calls = []
+    original = lamp.kernels.fused_select_recompute
+    monkeypatch.setattr(lamp.kernels, "fused_select_recompute", lambda *args: calls.append(1) or original(*args))
+    fused = AttentionScores(config).apply(q, k, low.copy(), scale=0.5, in_place=True)
+    assert calls == [1]  # the one-pass path ran
+    valid = lamp.valid_mask(low.astype(np.float64), np.broadcast_to(causal, low.shape))
+    mask = lamp.select(rule, low, tau=tau, causal=valid, **extra)
+    want = lamp.recompute_product(q, np.swapaxes(k, -1, -2), low.copy(), mask, valid=valid, scale=0.5,
+                                  in_place=True)  # fmt: skip
+    assert fused.values.dtype == dtype
+    np.testing.assert_array_equal(fused.mask, mask)
+    np.testing.assert_array_equal(fused.values, want.values)
+    assert (fused.selected, fused.valid, fused.inner, fused.total) == (want.selected, want.valid, want.inner,
+                                                                      want.total)  # fmt: skip
+    assert 0 < fused.selected < fused.valid
+
+
+def test_fused_attention_path_rejects_nonfinite_scores():
+    q = np.ones((1, 3, 2))
+    low = np.zeros((1, 3, 3))
+    low[0, 2, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or \\+inf"):
+        AttentionScores(LampConfig("strict", tau=0.1)).apply(q, q, low)
