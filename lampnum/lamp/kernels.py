@@ -44,6 +44,7 @@ __all__ = [
     "dots_at",
     "in_blocks",
     "valid_rows",
+    "spans",
     "fused_rule",
     "random_rows",
     "has_neg_inf",
@@ -484,7 +485,7 @@ def _recompute_row(r, m, found, columns, a, bt, ia, ib, scale, a_row, acc, targe
             target[r, columns[g + lane]] = total
 
 
-def _spans(allowed: np.ndarray) -> np.ndarray:
+def spans(allowed: np.ndarray) -> np.ndarray:
     """One past the last True of each row of the boolean (M, n) ``allowed`` (0 for a row with none)."""
     n = allowed.shape[1]
     last = n - np.argmax(allowed[:, ::-1], axis=1)
@@ -515,6 +516,34 @@ def _fused_blocks(kind, relative, length, z, allowed, span, bound, tau, length_r
     return bad.sum(), totals[:, 0].sum(), totals[:, 1].sum()
 
 
+@njit(cache=True, parallel=True)
+def out_of_range_on_valid(values, z, allowed, span, low, high, blocks):  # pragma: no cover - compiled
+    """How many entries of the (R, n) float64 ``values`` lie outside ``[low, high]`` (NaN included) where
+    entry (r, j) is valid (``allowed[r mod M, j]`` and ``z[r, j] > −inf``; ``span`` as in :func:`_fused_rows`,
+    so nothing past a row's last allowed column is read), and the first such value met in each block (NaN where
+    none): the check of a caller's bound array without gathering it."""
+    rows = values.shape[0]
+    period = allowed.shape[0]
+    bad = np.zeros(blocks, dtype=np.int64)
+    first = np.full(blocks, np.nan)
+    for block in prange(blocks):
+        for r in range(rows * block // blocks, rows * (block + 1) // blocks):
+            mask_row = allowed[r % period]
+            reach = span[r % period]
+            count = 0
+            for j in range(reach):  # branch-free count; the value itself is looked up only on a hit
+                v = values[r, j]
+                count += mask_row[j] & (z[r, j] != -np.inf) & (not (low <= v <= high))
+            if count and bad[block] == 0:
+                for j in range(reach):
+                    v = values[r, j]
+                    if mask_row[j] and z[r, j] != -np.inf and not (low <= v <= high):
+                        first[block] = v
+                        break
+            bad[block] += count
+    return bad, first
+
+
 def fused_rule(rule: str, z: np.ndarray, allowed: np.ndarray, bound: np.ndarray | None, tau: float,
                length_ref: float) -> np.ndarray:  # fmt: skip
     """The mask of "strict", "bound", "relaxed" or "length" with the softmax computed here, on C-contiguous
@@ -523,7 +552,7 @@ def fused_rule(rule: str, z: np.ndarray, allowed: np.ndarray, bound: np.ndarray 
     out = np.zeros(z.shape, dtype=bool)
     kind = {"strict": STRICT, "bound": BOUND, "relaxed": RELAXED, "length": RELAXED}[rule]
     beta = _ABSENT if bound is None else bound
-    bad, _, _ = _fused_blocks(kind, rule in ("relaxed", "length"), rule == "length", z, allowed, _spans(allowed),
+    bad, _, _ = _fused_blocks(kind, rule in ("relaxed", "length"), rule == "length", z, allowed, spans(allowed),
                               beta, tau, length_ref, parallel_blocks(z.shape[0]), out, _NO_OPERAND, _NO_OPERAND,
                               _NO_INDEX, _NO_INDEX, 1.0, _ABSENT)  # fmt: skip
     if bad:
@@ -540,7 +569,7 @@ def fused_select_recompute(rule: str, z: np.ndarray, allowed: np.ndarray, tau: f
     float arrays, ``ia``/``ib`` the operand of each leading index ``r // M``."""
     out = np.zeros(z.shape, dtype=bool)
     kind = {"strict": STRICT, "relaxed": RELAXED, "length": RELAXED}[rule]
-    bad, selected, valid = _fused_blocks(kind, rule != "strict", rule == "length", z, allowed, _spans(allowed),
+    bad, selected, valid = _fused_blocks(kind, rule != "strict", rule == "length", z, allowed, spans(allowed),
                                          _ABSENT, tau, length_ref, parallel_blocks(z.shape[0]), out, a, bt, ia, ib,
                                          scale, z)  # fmt: skip
     if bad:

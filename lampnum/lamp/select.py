@@ -211,6 +211,25 @@ def _on_valid(
     return array
 
 
+def _bound_rows(bound: Any, shape: tuple[int, ...], z_rows: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """The bound array (broadcast to the scores' ``shape``) as (R, n) float64 rows, checked finite and
+    non-negative on the valid entries (those of ``allowed`` repeated over the rows, whose score is not −inf) in
+    one parallel pass, without gathering them."""
+    array = _float_array("bound", bound)
+    try:
+        array = np.broadcast_to(array, shape)
+    except ValueError:
+        raise ValueError(f"bound of shape {array.shape} does not broadcast to scores {shape}") from None
+    rows = np.ascontiguousarray(array, dtype=np.float64).reshape(z_rows.shape)
+    largest = float(np.finfo(np.float64).max)  # finite: +inf is out of range, as NaN is
+    bad, first = kernels.out_of_range_on_valid(rows, z_rows, allowed, kernels.spans(allowed), 0.0, largest,
+                                               kernels.parallel_blocks(z_rows.shape[0]))  # fmt: skip
+    if bad.sum():
+        value = next(v for v, count in zip(first, bad, strict=True) if count)
+        raise ValueError(f"bound must lie in [0.0, inf] on valid entries; got {float(value)!r}")
+    return rows
+
+
 def _as_rows(array: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
     """``array`` broadcast to ``shape``, as the kernels take it: C-contiguous (rows, n), float64 or float32."""
     if array is None:
@@ -271,10 +290,9 @@ def select(
         raise ValueError("scores must have at least one axis (the softmax axis is the last)")
     if rule in ("strict", "bound", "relaxed", "length") and probs is None and z.size:
         allowed = _causal_rows(z, causal)  # the causal mask of the last two axes, or the full valid mask
-        beta = None if bound is None else _as_rows(_on_valid("bound", bound, z.shape, valid_mask(z, causal), 0.0,
-                                                              math.inf), z.shape)  # fmt: skip
-        reference = float(length_ref or DEFAULT_LENGTH_REF)
         flat_z = _as_rows(z, z.shape)
+        beta = None if bound is None else _bound_rows(bound, z.shape, flat_z, allowed)
+        reference = float(length_ref or DEFAULT_LENGTH_REF)
         return kernels.fused_rule(rule, flat_z, allowed, beta, float(tau), reference).reshape(z.shape)  # type: ignore
     valid = valid_mask(z, causal)
     if rule in ("none", "all", "random"):  # the other rules check in their first kernel pass

@@ -111,3 +111,18 @@ def test_bad_types(args, kwargs):
 def test_scalar_scores():
     with pytest.raises(ValueError, match="at least one axis"):
         lamp.select("all", np.float64(1.0))
+
+
+def test_bound_is_checked_on_valid_entries_only():
+    """The bound rule's check reads the bound where the entry is valid (causal, score above −inf): garbage
+    elsewhere is ignored, a bad value on a valid entry is named."""
+    z = np.zeros((2, 40, 40))
+    z[1, 30, 3] = -np.inf
+    causal = np.tri(40, dtype=bool)
+    beta = np.ones(z.shape)
+    beta[:, 2, 10] = np.nan  # above the diagonal: not valid
+    beta[1, 30, 3] = -5.0  # its score is −inf: not valid
+    lamp.select("bound", z, tau=0.1, bound=beta, causal=causal)
+    beta[1, 39, 7] = -0.25
+    with pytest.raises(ValueError, match="bound must lie in .* got -0.25"):
+        lamp.select("bound", z, tau=0.1, bound=beta, causal=causal)
