@@ -12,7 +12,7 @@ entries; then ``select`` and ``recompute_product`` (float64) run in interleaved 
 after a warm-up (compile times reported apart). The table gives median milliseconds and the cost of selection
 plus recomputation as a fraction of the reference; the recomputation is timed ``in_place`` (correcting the
 low-precision scores themselves, as a forward pass does), and "recompute copy ms" times the default, which
-first copies the whole score array. For the threshold rules (strict, relaxed, length), "one pass ms" times
+first copies the whole score array. For the threshold rules (strict, relaxed, length) and top_mu, "one pass ms" times
 ``AttentionScores(LampConfig(rule, …)).apply(q, k, scores, in_place=True)``, which decides each row and
 recomputes its selected scores while the row is in cache (the same mask and values); "fraction of reference"
 and "fraction of causal" take the faster of the two ways. Accuracy columns: the mean ℓ1 error of the causal softmax
@@ -163,7 +163,7 @@ def run(
         contenders[f"{rule}:select"] = lambda choose=choose, params=params: choose(params)
         contenders[f"{rule}:recompute"] = lambda mask=mask: fix_in_place(mask)
         contenders[f"{rule}:recompute copy"] = lambda mask=mask: fix(mask)
-        if rule in ("strict", "relaxed", "length"):
+        if rule in ("strict", "relaxed", "length", "top_mu"):
             composition = lamp.AttentionScores(lamp.LampConfig(rule, **params))
             contenders[f"{rule}:one pass"] = lambda composition=composition: composition.apply(
                 q, k, work, scale=float(factor), in_place=True)  # fmt: skip

@@ -216,14 +216,16 @@ class AttentionScores:
 
     def _fused(self, q: np.ndarray, k: np.ndarray, scores: np.ndarray, allowed: np.ndarray | None, bound: Any,
                factor: float) -> LampResult | None:  # fmt: skip
-        """The threshold rules (strict, relaxed, length) with float64 recomputation and a mask of the last two
+        """The threshold rules (strict, relaxed, length) and top_mu by the strict indicator, with float64
+        recomputation and a mask of the last two
         axes, in one pass over the scores (:func:`lampnum.lamp.kernels.fused_select_recompute`: each row decided,
         then its selected scores recomputed while it is in cache). The same mask, values and accounting as
         :func:`~lampnum.lamp.select` followed by :func:`recompute_product`; None where it does not apply. A
         valid NaN or +inf score raises ``ValueError`` as there, but rows before it may already be corrected
         (in place, the caller's array)."""
         config = self.config
-        if config.rule not in ("strict", "relaxed", "length") or config.random or config.high is not None:
+        top = config.rule == "top_mu" and (config.indicator or "strict") == "strict"
+        if not (config.rule in ("strict", "relaxed", "length") or top) or config.random or config.high is not None:
             return None
         config._check_bound(bound)
         if allowed is None or scores.ndim < 2 or q.ndim < 2 or k.ndim < 2 or scores.size == 0:
@@ -247,8 +249,8 @@ class AttentionScores:
         ib = np.ascontiguousarray(_operand_batch(leads, batch, k.shape[:-2]), dtype=np.int64)
         rows = scores.reshape(-1, n)
         mask, selected, valid = kernels.fused_select_recompute(
-            config.rule, rows, np.ascontiguousarray(allowed), float(config.tau), float(config.length_ref or
-            DEFAULT_LENGTH_REF), a3, bt3, ia, ib, factor)  # fmt: skip
+            config.rule, rows, np.ascontiguousarray(allowed), float(config.tau or 0.0), float(config.length_ref or
+            DEFAULT_LENGTH_REF), a3, bt3, ia, ib, factor, mu=int(config.mu or 0))  # fmt: skip
         return LampResult(values=scores, mask=mask.reshape(scores.shape), selected=selected, valid=valid,
                           inner=depth, total=scores.size)  # fmt: skip
 

@@ -55,6 +55,7 @@ __all__ = [
 ]
 
 STRICT, BOUND, RELAXED, PROBABILITY = 0, 1, 2, 3
+_TOP = 4  # the fused rows' top_mu by the strict indicator
 _ABSENT = np.empty((0, 0))  # stands for an absent probs / bound array in the kernels
 _NO_OPERAND = np.empty((0, 0, 0))  # no recomputation in the fused rule
 _NO_INDEX = np.empty(0, dtype=np.int64)
@@ -353,8 +354,8 @@ def _order_key(value):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref, start, stop, out, a, bt, ia, ib,
-                scale, target, totals):  # pragma: no cover
+def _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref, mu, start, stop, out, a, bt, ia,
+                ib, scale, target, totals):  # pragma: no cover
     """The threshold rules with probabilities computed here, one row at a time in L1-sized buffers (row
     maximum, exponentials, sum, indicators, comparison), for rows ``start <= r < stop``: the same arithmetic as
     the chunked path (:func:`_chunks`, :func:`_indicator`). Entry (r, j) is valid when ``allowed[r mod M, j]``
@@ -392,6 +393,8 @@ def _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref
     columns = np.empty(n + _GROUP, dtype=np.int64)
     a_row = np.empty(a.shape[2])
     acc = np.empty(_GROUP)
+    best_values = np.empty(max(min(mu, n), 1))
+    best_columns = np.empty(max(min(mu, n), 1), dtype=np.int64)
     for r in range(start, stop):
         mask_row = allowed[r % period]
         reach = span[r % period]
@@ -429,6 +432,13 @@ def _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref
             limit = threshold * best if relative else tau
             for j in range(width):
                 out[r, j] = ok[j] & (ind[j] > limit)
+        elif kind == _TOP:
+            total = _valid_sum(e[:width], ok[:width])
+            for j in range(width):  # branch-free (vectorises): the strict indicator, −1 where not valid
+                p = e[j] / total
+                v = 2.0 * p * (1.0 - p) * abs(clean[j])
+                ind[j] = v if ok[j] else -1.0
+            _top_row(ind, ok, width, min(mu, count), count, best_values, best_columns, r, out)
         else:
             _threshold_row(kind, r, width, e, clean, ok, bound, tau, tau_low, candidate, words, out)
         if recompute:
@@ -437,6 +447,38 @@ def _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref
             if found > 0:
                 _recompute_row(r, m, found, columns, a, bt, ia, ib, scale, a_row, acc, target)
     return bad
+
+
+@njit(cache=True, nogil=True)
+def _top_row(ind, ok, width, c, count, best, where, r, out):  # pragma: no cover - compiled
+    """The ``c`` largest of ``ind[:width]`` over the valid entries (``ind`` −1 elsewhere, valid ones >= 0),
+    ties by position (lower index first), marked in ``out[r]``: :func:`_top`'s selection on one row."""
+    if c <= 0:
+        return
+    if c >= count:  # every valid entry
+        for j in range(width):
+            out[r, j] = ok[j]
+        return
+    if 8 * c >= width:  # many: a stable sort of the row (invalid entries, at −1, sort last)
+        order = np.argsort(-ind[:width], kind="mergesort")
+        for t in range(c):
+            out[r, order[t]] = True
+        return
+    filled = 0  # few: insertion into the c best so far, in decreasing order; a later equal value never
+    for j in range(width):  # displaces an earlier one
+        v = ind[j]
+        if v < 0.0 or (filled == c and not v > best[c - 1]):
+            continue
+        p = min(filled, c - 1)
+        while p > 0 and best[p - 1] < v:
+            best[p] = best[p - 1]
+            where[p] = where[p - 1]
+            p -= 1
+        best[p] = v
+        where[p] = j
+        filled = min(filled + 1, c)
+    for t in range(filled):
+        out[r, where[t]] = True
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -499,8 +541,8 @@ def parallel_blocks(rows: int, smallest: int = 64) -> int:
 
 
 @njit(cache=True, parallel=True)
-def _fused_blocks(kind, relative, length, z, allowed, span, bound, tau, length_ref, blocks, out, a, bt, ia, ib,
-                  scale, target):  # pragma: no cover
+def _fused_blocks(kind, relative, length, z, allowed, span, bound, tau, length_ref, mu, blocks, out, a, bt, ia,
+                  ib, scale, target):  # pragma: no cover
     """:func:`_fused_rows` on ``blocks`` contiguous row blocks in one Numba parallel launch: the threads of the
     score product that ran just before (Numba's pool, still spinning) take the work, instead of competing with a
     second pool for the cores. Returns (the number of valid NaN or +inf scores, selected, valid entries)."""
@@ -510,7 +552,7 @@ def _fused_blocks(kind, relative, length, z, allowed, span, bound, tau, length_r
     chunks = (rows + _ROW_CHUNK - 1) // _ROW_CHUNK
     for block in prange(blocks):  # block b takes chunks b, b + blocks, …: rows of every cost (causal lengths,
         for chunk in range(block, chunks, blocks):  # heads with more selected entries) on every thread
-            bad[block] += _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref,
+            bad[block] += _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref, mu,
                                       chunk * _ROW_CHUNK, min(rows, (chunk + 1) * _ROW_CHUNK), out, a, bt, ia, ib,
                                       scale, target, totals[block])  # fmt: skip
     return bad.sum(), totals[:, 0].sum(), totals[:, 1].sum()
@@ -545,33 +587,29 @@ def out_of_range_on_valid(values, z, allowed, span, low, high, blocks):  # pragm
 
 
 def fused_rule(rule: str, z: np.ndarray, allowed: np.ndarray, bound: np.ndarray | None, tau: float,
-               length_ref: float) -> np.ndarray:  # fmt: skip
-    """The mask of "strict", "bound", "relaxed" or "length" with the softmax computed here, on C-contiguous
-    (R, n) ``z`` (float64 or float32) and float64 ``bound`` and a boolean ``allowed`` (M, n) repeated over the
-    rows (see :func:`_fused_rows`): no score-sized temporary but the mask itself."""
-    out = np.zeros(z.shape, dtype=bool)
-    kind = {"strict": STRICT, "bound": BOUND, "relaxed": RELAXED, "length": RELAXED}[rule]
-    beta = _ABSENT if bound is None else bound
-    bad, _, _ = _fused_blocks(kind, rule in ("relaxed", "length"), rule == "length", z, allowed, spans(allowed),
-                              beta, tau, length_ref, parallel_blocks(z.shape[0]), out, _NO_OPERAND, _NO_OPERAND,
-                              _NO_INDEX, _NO_INDEX, 1.0, _ABSENT)  # fmt: skip
-    if bad:
-        raise nonfinite_scores(int(bad))
-    return out
+               length_ref: float, mu: int = 0) -> np.ndarray:  # fmt: skip
+    """The mask of "strict", "bound", "relaxed", "length" or "top_mu" (strict indicator, ``mu``) with the
+    softmax computed here, on C-contiguous (R, n) ``z`` (float64 or float32) and float64 ``bound`` and a
+    boolean ``allowed`` (M, n) repeated over the rows (see :func:`_fused_rows`): no score-sized temporary but
+    the mask itself."""
+    return fused_select_recompute(rule, z, allowed, tau, length_ref, _NO_OPERAND, _NO_OPERAND, _NO_INDEX,
+                                  _NO_INDEX, 1.0, bound=bound, mu=mu)[0]  # fmt: skip
 
 
 def fused_select_recompute(rule: str, z: np.ndarray, allowed: np.ndarray, tau: float, length_ref: float,
-                           a: np.ndarray, bt: np.ndarray, ia: np.ndarray, ib: np.ndarray,
-                           scale: float) -> tuple[np.ndarray, int, int]:  # fmt: skip
-    """:func:`fused_rule` ("strict", "relaxed" or "length") that also recomputes each row's selected scores
-    in ``z`` itself (C-contiguous (R, n), float64 or float32: one rounding), row by row while the row is in cache
-    (see :func:`_fused_rows`): (mask, selected, valid). ``a`` (A, M, K) and ``bt`` (B, N, K) are C-contiguous
-    float arrays, ``ia``/``ib`` the operand of each leading index ``r // M``."""
+                           a: np.ndarray, bt: np.ndarray, ia: np.ndarray, ib: np.ndarray, scale: float, *,
+                           bound: np.ndarray | None = None, mu: int = 0) -> tuple[np.ndarray, int, int]:  # fmt: skip
+    """:func:`fused_rule` that also recomputes each row's selected scores in ``z`` itself (C-contiguous (R, n),
+    float64 or float32: one rounding), row by row while the row is in cache (see :func:`_fused_rows`), when
+    ``a`` (A, M, K) and ``bt`` (B, N, K) are not empty (C-contiguous float arrays; ``ia``/``ib`` the operand of
+    each leading index ``r // M``): (mask, selected, valid)."""
     out = np.zeros(z.shape, dtype=bool)
-    kind = {"strict": STRICT, "relaxed": RELAXED, "length": RELAXED}[rule]
-    bad, selected, valid = _fused_blocks(kind, rule != "strict", rule == "length", z, allowed, spans(allowed),
-                                         _ABSENT, tau, length_ref, parallel_blocks(z.shape[0]), out, a, bt, ia, ib,
-                                         scale, z)  # fmt: skip
+    kind = {"strict": STRICT, "bound": BOUND, "relaxed": RELAXED, "length": RELAXED, "top_mu": _TOP}[rule]
+    beta = _ABSENT if bound is None else bound
+    target = z if a.shape[0] > 0 else _ABSENT
+    bad, selected, valid = _fused_blocks(kind, rule in ("relaxed", "length"), rule == "length", z, allowed,
+                                         spans(allowed), beta, tau, length_ref, int(mu), parallel_blocks(z.shape[0]),
+                                         out, a, bt, ia, ib, scale, target)  # fmt: skip
     if bad:
         raise nonfinite_scores(int(bad))
     return out, int(selected), int(valid)

@@ -288,6 +288,11 @@ def select(
     z = _float_array("scores", scores, keep_float32=True)
     if z.ndim == 0:
         raise ValueError("scores must have at least one axis (the softmax axis is the last)")
+    fused_top = rule == "top_mu" and (indicator or "strict") == "strict" and probs is None
+    if fused_top and z.size:
+        allowed = _causal_rows(z, causal)
+        flat_z = _as_rows(z, z.shape)
+        return kernels.fused_rule("top_mu", flat_z, allowed, None, 0.0, 0.0, int(mu)).reshape(z.shape)  # type: ignore
     if rule in ("strict", "bound", "relaxed", "length") and probs is None and z.size:
         allowed = _causal_rows(z, causal)  # the causal mask of the last two axes, or the full valid mask
         flat_z = _as_rows(z, z.shape)

@@ -284,7 +284,7 @@ def test_config_errors():
         GeluFc(LampConfig("all"), np.ones((4, 2)), approximate="sigmoid")
 
 
-@pytest.mark.parametrize("rule,tau", [("strict", 0.02), ("relaxed", 0.3), ("length", 0.2)])
+@pytest.mark.parametrize("rule,tau", [("strict", 0.02), ("relaxed", 0.3), ("length", 0.2), ("top_mu", 2)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("layout", ["heads", "broadcast", "offset", "-inf"])
 def test_fused_attention_path_is_select_then_recompute(rule, tau, dtype, layout, monkeypatch):
@@ -302,14 +302,19 @@ def test_fused_attention_path_is_select_then_recompute(rule, tau, dtype, layout,
     if layout == "-inf":
         low[0, 1, 3, :2] = -np.inf
     extra = {"length_ref": 8.0} if rule == "length" else {}
-    config = LampConfig(rule, tau=tau, **extra)
+    params = {"mu": tau} if rule == "top_mu" else {"tau": tau}
+    config = LampConfig(rule, **params, **extra)
     calls = []
     original = lamp.kernels.fused_select_recompute
-    monkeypatch.setattr(lamp.kernels, "fused_select_recompute", lambda *args: calls.append(1) or original(*args))
+    def spy(*args, **kwargs):
+        calls.append(args[5].size > 0)  # with operands: selection and recomputation in one pass
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(lamp.kernels, "fused_select_recompute", spy)
     fused = AttentionScores(config).apply(q, k, low.copy(), scale=0.5, in_place=True)
-    assert calls == [1]  # the one-pass path ran
+    assert calls == [True]  # the one-pass path ran
     valid = lamp.valid_mask(low.astype(np.float64), np.broadcast_to(causal, low.shape))
-    mask = lamp.select(rule, low, tau=tau, causal=valid, **extra)
+    mask = lamp.select(rule, low, causal=valid, **params, **extra)
     want = lamp.recompute_product(q, np.swapaxes(k, -1, -2), low.copy(), mask, valid=valid, scale=0.5,
                                   in_place=True)  # fmt: skip
     assert fused.values.dtype == dtype
