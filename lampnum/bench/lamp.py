@@ -5,10 +5,10 @@ Setup (issue 5): H heads × T tokens with head dimension d (default 12 × 1024 �
 reference is the low-precision score computation ``lampnum.matmul(q, kᵀ, MatmulSpec(accumulator="bf16"),
 dtype=float32)·(1/√d)`` (strict accumulation: one bf16 rounding per step; float32 scores, as GPT-2's forward
 pass holds them), the full product; "causal reference" times the band ``lower=0`` that a causal forward pass
-computes, and the column "fraction of causal" is the cost against it. The bound rule takes the bound ``γ_d·|q||k|ᵀ/√d`` (a
-float64 BLAS product, timed apart in the column "bound ms": it comes from :mod:`lampnum.bounds`). For each
-rule its parameter (τ, µ or r) is calibrated on the instance to recompute about ``--rate`` of the causal
-entries; then ``select`` and ``recompute_product`` (float64) run in interleaved rounds with the reference
+computes, and the column "fraction of causal" is the cost against it. The bound rule takes the bound
+``γ_d·|q||k|ᵀ/√d`` (a float64 BLAS product, timed apart in the column "bound ms": it comes from
+:mod:`lampnum.bounds`). For each rule its parameter (τ, µ or r) is calibrated on the instance to recompute
+about ``--rate`` of the causal entries; then ``select`` and ``recompute_product`` (float64) run in interleaved rounds with the reference
 after a warm-up (compile times reported apart). The table gives median milliseconds and the cost of selection
 plus recomputation as a fraction of the reference; the recomputation is timed ``in_place`` (correcting the
 low-precision scores themselves, as a forward pass does), and "recompute copy ms" times the default, which
@@ -264,8 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         ],
     )
     print(
-        f"fraction of reference = min(select + recompute in place, one pass) / reference; LAMP kernels' first calls (compile) "
-        f"{result['lamp compile s']:.1f} s; total {time.perf_counter() - start:.0f} s"
+        f"fraction of reference = min(select + recompute in place, one pass) / reference; LAMP kernels' first "
+        f"calls (compile) {result['lamp compile s']:.1f} s; total {time.perf_counter() - start:.0f} s"
     )
     if args.json:
         write_json(args.json, result)

@@ -59,8 +59,13 @@ from .accumulate import check_sum_format
 from .matmul_blocked import blocked_eligible, blocked_matmul
 from .matmul_fast import exact_product_kernel, register_kernel
 from .matmul_kernels import run_matmul_kernel
-from .matmul_split import (block_rne_kernel, range_certificate, register_certificate, register_split_kernel,
-                           strict_rne_kernel)
+from .matmul_split import (
+    block_rne_kernel,
+    range_certificate,
+    register_certificate,
+    register_split_kernel,
+    strict_rne_kernel,
+)
 from .operand_stats import OperandStats, max_abs_col_sum, max_abs_row_sum, operand_stats
 from .spec import MatmulSpec, as_spec
 

@@ -367,7 +367,8 @@ def _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref
     entries that are NaN or +inf (the caller raises).
 
     With operands ``a`` (A, M, K) and ``bt`` (B, N, K) (not empty), each row's selected scores are then
-    recomputed into ``target`` (``z`` itself, writable), ``target[r, j] = scale·Σ_k a[ia[lead], i, k]·bt[ib[lead], j, k]`` (``r = lead·M + i``; the
+    recomputed into ``target`` (``z`` itself, writable),
+    ``target[r, j] = scale·Σ_k a[ia[lead], i, k]·bt[ib[lead], j, k]`` (``r = lead·M + i``; the
     arithmetic of :func:`dots_masked`, eight dot products side by side), while the row is still in cache: the
     decisions read the row's copy ``clean``, so a correction never feeds another decision. ``totals`` gets
     (selected, valid) entries of the rows.
