@@ -1,23 +1,22 @@
 """``lampnum bench lamp``: LAMP selection plus recomputation against the low-precision score computation.
 
-Setup (issue 5): H heads × T tokens with head dimension d (default 12 × 1024 × 64), float32 attention-like
-``q, k`` (Gaussian, with a direction shared by queries and an attention-sink key, as in the tests). The
-reference is the low-precision score computation ``lampnum.matmul(q, kᵀ, MatmulSpec(accumulator="bf16"),
-dtype=float32)·(1/√d)`` (strict accumulation: one bf16 rounding per step; float32 scores, as GPT-2's forward
-pass holds them), the full product; "causal reference" times the band ``lower=0`` that a causal forward pass
-computes, and the column "fraction of causal" is the cost against it. The bound rule takes the bound
-``γ_d·|q||k|ᵀ/√d`` (a float64 BLAS product, timed apart in the column "bound ms": it comes from
-:mod:`lampnum.bounds`). For each rule its parameter (τ, µ or r) is calibrated on the instance to recompute
-about ``--rate`` of the causal entries; then ``select`` and ``recompute_product`` (float64) run in interleaved rounds with the reference
-after a warm-up (compile times reported apart). The table gives median milliseconds and the cost of selection
-plus recomputation as a fraction of the reference; the recomputation is timed ``in_place`` (correcting the
-low-precision scores themselves, as a forward pass does), and "recompute copy ms" times the default, which
-first copies the whole score array. For the threshold rules (strict, relaxed, length) and top_mu, "one pass ms" times
-``AttentionScores(LampConfig(rule, …)).apply(q, k, scores, in_place=True)``, which decides each row and
-recomputes its selected scores while the row is in cache (the same mask and values); "fraction of reference"
-and "fraction of causal" take the faster of the two ways. Accuracy columns: the mean ℓ1 error of the causal softmax
-rows against the exact scores for the low-precision scores, after LAMP, and after the random ablation (the
-same count per row at random causal positions).
+Setup (issue 5): H heads × T tokens with head dimension d (default 12 × 1024 × 64), float32 attention-like ``q, k``
+(Gaussian, with a direction shared by queries and an attention-sink key, as in the tests). The reference is the
+low-precision score computation ``lampnum.matmul(q, kᵀ, MatmulSpec(accumulator="bf16"), dtype=float32)·(1/√d)``
+(strict accumulation: one bf16 rounding per step; float32 scores, as GPT-2's forward pass holds them), the full
+product; "causal reference" times the band ``lower=0`` that a causal forward pass computes, and the column "fraction
+of causal" is the cost against it. The bound rule takes the bound ``γ_d·|q||k|ᵀ/√d`` (a float64 BLAS product, timed
+apart in the column "bound ms": it comes from :mod:`lampnum.bounds`). For each rule its parameter (τ, µ or r) is
+calibrated on the instance to recompute about ``--rate`` of the causal entries; then ``select`` and
+``recompute_product`` (float64) run in interleaved rounds with the reference after a warm-up (compile times reported
+apart). The table gives median milliseconds and the cost of selection plus recomputation as a fraction of the
+reference; the recomputation is timed ``in_place`` (correcting the low-precision scores themselves, as a forward
+pass does), and "recompute copy ms" times the default, which first copies the whole score array. For the threshold
+rules (strict, relaxed, length) and top_mu, "one pass ms" times ``AttentionScores(LampConfig(rule, …)).apply(q, k,
+scores, in_place=True)``, which decides each row and recomputes its selected scores while the row is in cache (the
+same mask and values); "fraction of reference" and "fraction of causal" take the faster of the two ways. Accuracy
+columns: the mean ℓ1 error of the causal softmax rows against the exact scores for the low-precision scores, after
+LAMP, and after the random ablation (the same count per row at random causal positions).
 """
 
 from __future__ import annotations
