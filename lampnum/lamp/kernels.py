@@ -45,6 +45,7 @@ __all__ = [
     "in_blocks",
     "valid_rows",
     "spans",
+    "nonfinite_on_valid",
     "fused_rule",
     "random_rows",
     "has_neg_inf",
@@ -704,6 +705,30 @@ def _count_neg_inf(flat, start, stop):  # pragma: no cover - compiled
     for i in range(start, stop):
         count += flat[i] == -np.inf
     return count
+
+
+@njit(cache=True, parallel=True)
+def _nonfinite_on_valid(z, valid, blocks):  # pragma: no cover - compiled
+    rows, n = z.shape
+    counts = np.zeros(blocks, dtype=np.int64)
+    for block in prange(blocks):
+        count = 0
+        for r in range(rows * block // blocks, rows * (block + 1) // blocks):
+            for j in range(n):  # branch-free: NaN and ±inf fail the comparison
+                count += valid[r, j] & (not (abs(z[r, j]) <= 1.7976931348623157e308))
+        counts[block] = count
+    return counts.sum()
+
+
+def nonfinite_on_valid(z: np.ndarray, valid: np.ndarray) -> int:
+    """The number of valid entries of ``z`` (float, the shape of the boolean ``valid``) that are NaN or
+    infinite: one parallel pass over C-contiguous arrays, numpy otherwise."""
+    if z.ndim >= 1 and z.size and z.dtype in (np.float32, np.float64) and z.flags.c_contiguous \
+            and valid.flags.c_contiguous and valid.shape == z.shape:  # fmt: skip
+        n = z.shape[-1]
+        rows = z.reshape(-1, n)
+        return int(_nonfinite_on_valid(rows, valid.reshape(-1, n), parallel_blocks(rows.shape[0])))
+    return int((valid & ~np.isfinite(z)).sum())
 
 
 def has_neg_inf(z: np.ndarray) -> bool:

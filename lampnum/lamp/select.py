@@ -146,8 +146,8 @@ def check_rule_params(rule: str, **given: Any) -> None:
 def valid_mask(scores: np.ndarray, causal: np.ndarray | None = None) -> np.ndarray:
     """The components that exist: ``causal`` (True = valid, broadcast to scores) and a score above −inf.
 
-    A mask of the scores' last two axes (a causal mask) over C-contiguous float64 scores is combined by a Numba
-    pass on row blocks in parallel; other shapes by numpy."""
+    A mask of the scores' last two axes (a causal mask) over C-contiguous float64 or float32 scores is combined
+    by a Numba pass on row blocks in parallel; other shapes by numpy."""
     if causal is None:
         return scores != -np.inf
     causal = np.asarray(causal)
@@ -162,7 +162,7 @@ def valid_mask(scores: np.ndarray, causal: np.ndarray | None = None) -> np.ndarr
     squeezed = causal.reshape(causal.shape[-2:]) if causal.ndim >= 2 and causal.size == math.prod(
         causal.shape[-2:]) else None  # fmt: skip
     if (squeezed is not None and scores.ndim >= 2 and squeezed.shape == scores.shape[-2:]
-            and scores.dtype == np.float64 and scores.flags.c_contiguous):  # fmt: skip
+            and scores.dtype in (np.float64, np.float32) and scores.flags.c_contiguous):  # fmt: skip
         out = np.empty(scores.shape, dtype=bool)
         z_rows, out_rows = scores.reshape(-1, scores.shape[-1]), out.reshape(-1, scores.shape[-1])
         allowed = np.ascontiguousarray(squeezed)
@@ -301,7 +301,7 @@ def select(
         return kernels.fused_rule(rule, flat_z, allowed, beta, float(tau), reference).reshape(z.shape)  # type: ignore
     valid = valid_mask(z, causal)
     if rule in ("none", "all", "random"):  # the other rules check in their first kernel pass
-        bad = int((valid & ~np.isfinite(z)).sum())
+        bad = kernels.nonfinite_on_valid(z, valid)
         if bad:
             raise kernels.nonfinite_scores(bad)
     if rule == "none":
