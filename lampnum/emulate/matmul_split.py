@@ -129,6 +129,18 @@ def _optimistic_tile(a_mat, b_mat, row_start, rows, col_start, cols, acc, splitt
     return True
 
 
+@njit(cache=True, inline="always")
+def _checked_split(t, splitter, low, half, min_normal, max_value):  # noqa: ANN001, ANN202
+    """Veltkamp's ``hi`` of the float64 sum ``t`` and whether it may be wrong: ``t`` a midpoint of p-bit
+    numbers (its dropped bits ``100…0``), in the format's subnormal range, or ``hi`` beyond its largest value
+    (overflow, or NaN once a sum has become infinite). Flagged updates are redone exactly by the caller."""
+    g = t * splitter
+    hi = g - (g - t)
+    bad = ((np.float64(t).view(np.int64) & low) == half) | ((abs(t) < min_normal) & (t != 0.0)) | (
+        not abs(hi) <= max_value)  # fmt: skip
+    return hi, bad
+
+
 @njit(cache=True)
 def _checked_tile(a_mat, b_mat, row_start, rows, col_start, cols, acc, flags, splitter, low, half, min_normal,
                   max_value, one, acc_params):  # noqa: ANN001, ANN202  # fmt: skip
@@ -146,12 +158,7 @@ def _checked_tile(a_mat, b_mat, row_start, rows, col_start, cols, acc, flags, sp
             hit = False
             for n in range(cols):
                 old = acc_row[n]
-                t = fma(a_value, b_panel[n], old)
-                g = t * splitter
-                hi = g - (g - t)
-                magnitude = abs(t)
-                bad = ((np.float64(t).view(np.int64) & low) == half) | ((magnitude < min_normal) & (t != 0.0)) | (
-                    not abs(hi) <= max_value)  # fmt: skip
+                hi, bad = _checked_split(fma(a_value, b_panel[n], old), splitter, low, half, min_normal, max_value)
                 flags[n] = bad
                 hit |= bad
                 acc_row[n] = old * one if bad else hi
@@ -231,12 +238,7 @@ def _block_tile(a_mat, b_mat, row_start, rows, col_start, cols, block, acc, sums
             hit = False
             for n in range(cols):
                 old = acc_row[n]
-                y = old + sum_row[n]
-                g = y * splitter
-                hi = g - (g - y)
-                magnitude = abs(y)
-                bad = ((np.float64(y).view(np.int64) & low) == half) | ((magnitude < min_normal) & (y != 0.0)) | (
-                    not abs(hi) <= max_value)  # fmt: skip
+                hi, bad = _checked_split(old + sum_row[n], splitter, low, half, min_normal, max_value)
                 flags[n] = bad
                 hit |= bad
                 acc_row[n] = old if bad else hi + 0.0  # + 0.0: an exact zero sum is +0, as the reference's

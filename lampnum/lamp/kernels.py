@@ -451,6 +451,23 @@ def _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref
     return bad
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _keep_largest(v, j, c, filled, best, where):  # pragma: no cover - compiled
+    """Insert (value ``v``, column ``j``) into the ``c`` largest so far, ``best[:filled]`` in decreasing order
+    with their columns in ``where``; a later equal value never displaces an earlier one (ties by position).
+    Returns the new ``filled``."""
+    if filled == c and not v > best[c - 1]:
+        return filled
+    p = min(filled, c - 1)
+    while p > 0 and best[p - 1] < v:
+        best[p] = best[p - 1]
+        where[p] = where[p - 1]
+        p -= 1
+    best[p] = v
+    where[p] = j
+    return min(filled + 1, c)
+
+
 @njit(cache=True, nogil=True)
 def _top_row(ind, ok, width, c, count, best, where, r, out):  # pragma: no cover - compiled
     """The ``c`` largest of ``ind[:width]`` over the valid entries (``ind`` −1 elsewhere, valid ones >= 0),
@@ -466,19 +483,10 @@ def _top_row(ind, ok, width, c, count, best, where, r, out):  # pragma: no cover
         for t in range(c):
             out[r, order[t]] = True
         return
-    filled = 0  # few: insertion into the c best so far, in decreasing order; a later equal value never
-    for j in range(width):  # displaces an earlier one
-        v = ind[j]
-        if v < 0.0 or (filled == c and not v > best[c - 1]):
-            continue
-        p = min(filled, c - 1)
-        while p > 0 and best[p - 1] < v:
-            best[p] = best[p - 1]
-            where[p] = where[p - 1]
-            p -= 1
-        best[p] = v
-        where[p] = j
-        filled = min(filled + 1, c)
+    filled = 0  # few: insertion into the c best so far (:func:`_keep_largest`)
+    for j in range(width):
+        if ind[j] >= 0.0:
+            filled = _keep_largest(ind[j], j, c, filled, best, where)
     for t in range(filled):
         out[r, where[t]] = True
 
@@ -678,23 +686,12 @@ def _top(key, valid, counts, out):  # pragma: no cover - compiled
             for t in range(chosen.shape[0]):
                 out[r, chosen[t]] = True
             continue
-        best = np.empty(c)  # few: insertion into the c best so far, in decreasing order; a later equal key
-        where = np.empty(c, dtype=np.int64)  # never displaces an earlier one
+        best = np.empty(c)  # few: insertion into the c best so far (:func:`_keep_largest`)
+        where = np.empty(c, dtype=np.int64)
         filled = 0
         for j in range(n):
-            if not valid[r, j]:
-                continue
-            v = key[r, j]
-            if filled == c and not v > best[c - 1]:
-                continue
-            p = min(filled, c - 1)
-            while p > 0 and best[p - 1] < v:
-                best[p] = best[p - 1]
-                where[p] = where[p - 1]
-                p -= 1
-            best[p] = v
-            where[p] = j
-            filled = min(filled + 1, c)
+            if valid[r, j]:
+                filled = _keep_largest(key[r, j], j, c, filled, best, where)
         for t in range(filled):
             out[r, where[t]] = True
 
