@@ -213,13 +213,12 @@ class AttentionScores:
             in_place=True,
         )  # fmt: skip
 
-
     def _fused(self, q: np.ndarray, k: np.ndarray, scores: np.ndarray, allowed: np.ndarray | None, bound: Any,
                factor: float) -> LampResult | None:  # fmt: skip
         """The threshold rules (strict, relaxed, length) and top_mu by the strict indicator, with float64
-        recomputation and a mask of the last two
-        axes, in one pass over the scores (:func:`lampnum.lamp.kernels.fused_select_recompute`: each row decided,
-        then its selected scores recomputed while it is in cache). The same mask, values and accounting as
+        recomputation and a mask of the last two axes, in one pass over the scores
+        (:func:`lampnum.lamp.kernels.fused_select_recompute`: each row decided, then its selected scores
+        recomputed while it is in cache). The same mask, values and accounting as
         :func:`~lampnum.lamp.select` followed by :func:`recompute_product`; None where it does not apply. A
         valid NaN or +inf score raises ``ValueError`` as there, but rows before it may already be corrected
         (in place, the caller's array)."""
@@ -233,7 +232,8 @@ class AttentionScores:
         m, n = scores.shape[-2:]
         allowed = np.asarray(allowed)
         if allowed.dtype != np.bool_ or allowed.shape != (m, n) or q.shape[-2] != m or k.shape[-2] != n \
-                or q.shape[-1] != k.shape[-1] or q.dtype.kind != "f" or k.dtype.kind != "f":  # fmt: skip
+                or q.shape[-1] != k.shape[-1] or q.dtype not in (np.float32, np.float64) \
+                or k.dtype not in (np.float32, np.float64):  # fmt: skip
             return None
         batch = scores.shape[:-2]
         try:

@@ -100,6 +100,12 @@ def _repeated_rows(small: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | No
     return np.ascontiguousarray(small).reshape(-1, n)
 
 
+def _kernel_dtype(x: np.ndarray) -> type:
+    """The dtype a kernel reads an operand in: its own when float32 or float64 (read exactly), else float64
+    (float16 and integers convert exactly; Numba has no float16 arrays)."""
+    return x.dtype.type if x.dtype in (np.float32, np.float64) else np.float64
+
+
 def _recompute_masked(
     a: np.ndarray, b: np.ndarray, values: np.ndarray, mask: np.ndarray, valid: Any, scale: float,
     bias: np.ndarray | None,
@@ -135,9 +141,8 @@ def _recompute_masked(
         valid_count = int(np.count_nonzero(values != -np.inf))
     else:
         valid_count = int(np.count_nonzero(allowed)) * (values.size // allowed.size)
-    a3 = np.ascontiguousarray(a.reshape((-1, m, depth)), dtype=a.dtype if a.dtype.kind == "f" else np.float64)
-    bt3 = np.ascontiguousarray(np.swapaxes(b, -1, -2).reshape((-1, n, depth)),
-                               dtype=b.dtype if b.dtype.kind == "f" else np.float64)  # fmt: skip
+    a3 = np.ascontiguousarray(a.reshape((-1, m, depth)), dtype=_kernel_dtype(a))
+    bt3 = np.ascontiguousarray(np.swapaxes(b, -1, -2).reshape((-1, n, depth)), dtype=_kernel_dtype(b))
     leads = np.arange(max(rows_mask.shape[0] // max(m, 1), 1))
     ia = np.ascontiguousarray(_operand_batch(leads, batch, a.shape[:-2]), dtype=np.int64)
     ib = np.ascontiguousarray(_operand_batch(leads, batch, b.shape[:-2]), dtype=np.int64)

@@ -189,3 +189,21 @@ def test_high_spec_recomputes_as_the_emulated_product():
     full = ln.matmul(q, np.swapaxes(k, -1, -2), spec) * 0.25
     np.testing.assert_array_equal(result.values[mask], full[mask])
     np.testing.assert_array_equal(result.values[~mask], low[~mask])
+
+
+def test_float16_and_integer_operands_are_read_exactly():
+    """float16 or integer operands (Numba has no float16 arrays) are read as their exact float64 values: the
+    result equals the float64 operands' (a crash before, found in review)."""
+    rng = np.random.default_rng(3)
+    q = rng.normal(size=(2, 6, 4)).astype(np.float16)
+    low = rng.normal(size=(2, 6, 6))
+    mask = rng.random(low.shape) < 0.4
+    for a in (q, (q * 8).astype(np.int32)):
+        got = lamp.recompute_product(a, np.swapaxes(a, -1, -2), low, mask)
+        want = lamp.recompute_product(a.astype(np.float64), np.swapaxes(a, -1, -2).astype(np.float64), low, mask)
+        np.testing.assert_array_equal(got.values, want.values)
+    config = lamp.LampConfig("strict", tau=0.01)
+    got = lamp.AttentionScores(config).apply(q, q, low)
+    want = lamp.AttentionScores(config).apply(q.astype(np.float64), q.astype(np.float64), low)
+    np.testing.assert_array_equal(got.values, want.values)
+    assert got.selected == want.selected > 0
