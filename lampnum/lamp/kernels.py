@@ -60,6 +60,7 @@ _TOP = 4  # the fused rows' top_mu by the strict indicator
 _ABSENT = np.empty((0, 0))  # stands for an absent probs / bound array in the kernels
 _NO_OPERAND = np.empty((0, 0, 0))  # no recomputation in the fused rule
 _NO_INDEX = np.empty(0, dtype=np.int64)
+_NO_BIAS = np.empty(0)
 _ROW_CHUNK = 16  # rows per chunk of the fused rule's round-robin over the threads
 _CHUNK_ELEMENTS = 1 << 17  # scores per chunk of rows: about 1 MiB of float64
 _OCTAVES, _SPLIT = 64, 8  # mass rule: probabilities bucketed by binary exponent and 3 leading mantissa bits
@@ -447,7 +448,7 @@ def _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref
             found = _selected_columns(out[r], columns)
             totals[0] += found
             if found > 0:
-                _recompute_row(r, m, found, columns, a, bt, ia, ib, scale, a_row, acc, target)
+                _recompute_row(r, m, found, columns, a, bt, ia, ib, scale, _NO_BIAS, a_row, acc, target)
     return bad
 
 
@@ -514,9 +515,9 @@ def _threshold_row(kind, r, width, e, clean, ok, bound, tau, tau_low, candidate,
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _recompute_row(r, m, found, columns, a, bt, ia, ib, scale, a_row, acc, target):  # pragma: no cover
-    """``target[r, columns[t]] = scale·(a row · bt row)`` for the ``found`` selected columns (:func:`dots_masked`'s
-    arithmetic)."""
+def _recompute_row(r, m, found, columns, a, bt, ia, ib, scale, bias, a_row, acc, target):  # pragma: no cover
+    """``target[r, j] = scale·(a row · bt row j) (+ bias[j] when ``bias`` is not empty)`` for the ``found``
+    selected columns ``j`` in ``columns`` (the arithmetic of :func:`dots_masked`, which calls this too)."""
     lead = r // m
     i = r - lead * m
     x, y = ia[lead], ib[lead]
@@ -525,16 +526,20 @@ def _recompute_row(r, m, found, columns, a, bt, ia, ib, scale, a_row, acc, targe
     for t in range(found, found + _GROUP):  # a partial last group repeats the row's last column
         columns[t] = columns[found - 1]
     b_mat = bt[y]
+    has_bias = bias.shape[0] > 0
     for g in range(0, found, _GROUP):
         if found - g > _GROUP // 2:
             _dot_group(a_row, b_mat, columns, g, acc)
-        else:
+        else:  # a short last group: four lanes
             _dot_group4(a_row, b_mat, columns, g, acc)
         for lane in range(min(_GROUP, found - g)):
+            j = columns[g + lane]
             total = acc[lane]
             if scale != 1.0:
                 total *= scale
-            target[r, columns[g + lane]] = total
+            if has_bias:
+                total += bias[j]
+            target[r, j] = total
 
 
 def spans(allowed: np.ndarray) -> np.ndarray:
@@ -852,35 +857,13 @@ def dots_masked(a, bt, ia, ib, mask, scale, bias, values, start, stop):  # pragm
     operations in the same order as one at a time), and the group's independent additions overlap instead of
     waiting on one chain."""
     m, depth = a.shape[1], a.shape[2]
-    has_bias = bias.shape[0] > 0
     columns = np.empty(mask.shape[1] + _GROUP, dtype=np.int64)
     a_row = np.empty(depth)
     acc = np.empty(_GROUP)
     for r in range(start, stop):
         found = _selected_columns(mask[r], columns)
-        if found == 0:
-            continue
-        lead = r // m
-        i = r - lead * m
-        x, y = ia[lead], ib[lead]
-        for k in range(depth):
-            a_row[k] = np.float64(a[x, i, k])
-        for t in range(found, found + _GROUP):  # a partial last group repeats the row's last column
-            columns[t] = columns[found - 1]
-        b_mat = bt[y]
-        for g in range(0, found, _GROUP):
-            if found - g > _GROUP // 2:
-                _dot_group(a_row, b_mat, columns, g, acc)
-            else:  # a short last group: four lanes
-                _dot_group4(a_row, b_mat, columns, g, acc)
-            for lane in range(min(_GROUP, found - g)):
-                j = columns[g + lane]
-                total = acc[lane]
-                if scale != 1.0:
-                    total *= scale
-                if has_bias:
-                    total += bias[j]
-                values[r, j] = total
+        if found > 0:
+            _recompute_row(r, m, found, columns, a, bt, ia, ib, scale, bias, a_row, acc, values)
 
 
 @njit(cache=True, nogil=True, inline="always")
