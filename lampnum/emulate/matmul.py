@@ -27,7 +27,10 @@ Kernels, by spec (:func:`fast_path`); all are bit-identical to :mod:`lampnum.emu
   In rne with finite operands, :func:`lampnum.emulate.matmul_split.strict_rne_kernel` runs instead: an FMA and
   Veltkamp's splitting per update, and, when :func:`~lampnum.emulate.matmul_split.range_certificate` proves that no
   partial sum can overflow or reach the subnormal range, no range test in the loop at all; with ``lower=`` it
-  computes only the band (a causal product costs about half).
+  computes only the band (a causal product costs about half). Where the operands are float32 values and the
+  accumulator has p <= 22 inside float32's exponent range (bf16, fp8, the paper's registers; fp16 when no partial
+  sum can reach its subnormal range), :func:`lampnum.emulate.matmul_lanes32.strict_rne_lanes32_kernel` does the same
+  on float32 lanes (twice as many per vector), midpoints redone per element.
 - "register" (:func:`lampnum.emulate.matmul_fast.register_kernel`): the LAMP paper's fp32 register, ``product="fp32"``,
   ``via="fp32"``, rne, ``block=1``, an accumulator with p <= 24 inside fp32's exponent range, and operands that are
   float32 values: float32 hardware products and sums, flagged specials redone in float64. For p <= 23 with a
@@ -59,6 +62,7 @@ from .accumulate import check_sum_format
 from .matmul_blocked import blocked_eligible, blocked_matmul
 from .matmul_fast import exact_product_kernel, register_kernel
 from .matmul_kernels import run_matmul_kernel
+from .matmul_lanes32 import lanes32_certified, strict_rne_lanes32_kernel
 from .matmul_split import (
     block_rne_kernel,
     range_certificate,
@@ -207,7 +211,10 @@ def matmul(a: Any, b: Any, spec: MatmulSpec | None = None, *, rng: np.random.Gen
         a64 = round_to_format(a64, spec.input, spec.mode, rng=generator)
         b64 = round_to_format(b64, spec.input, spec.mode, rng=generator)
     banded = [False]  # set by the register and strict-rne paths, which write the zeros themselves
-    result = _product(a64, b64, batch_shape, spec, generator, dtype, lower, banded)
+    float32_operands = None  # the caller's float32 arrays, when they are the operands unchanged
+    if spec.input is None and a3.dtype == np.float32 and b3.dtype == np.float32:
+        float32_operands = (a3, b3)
+    result = _product(a64, b64, batch_shape, spec, generator, dtype, lower, banded, float32_operands)
     if lower is not None and not banded[0]:  # the other paths computed every entry
         outside = ~np.tri(result.shape[-2], result.shape[-1], int(lower), dtype=bool)
         np.copyto(result, 0.0, where=outside)
@@ -223,9 +230,11 @@ def matmul(a: Any, b: Any, spec: MatmulSpec | None = None, *, rng: np.random.Gen
 
 def _product(a: np.ndarray, b: np.ndarray, batch_shape: tuple[int, ...], spec: MatmulSpec,
              generator: np.random.Generator | None, dtype: Any = np.float64,
-             lower: int | None = None, banded: list[bool] | None = None) -> np.ndarray:  # fmt: skip
+             lower: int | None = None, banded: list[bool] | None = None,
+             float32_operands: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:  # fmt: skip
     """The accumulation, on float64 operands already rounded to the input format. The result is float64, or
-    float32 where ``dtype`` asks for it and the path writes it exactly (the fp32-register path)."""
+    float32 where ``dtype`` asks for it and the path writes it exactly (the fp32-register and float32-lane paths).
+    ``float32_operands``: the same operands as float32 arrays, when the caller has them (saves a conversion)."""
     rounds_nothing = spec.product is None and spec.via is None and spec.accumulator == _FP64 and (
         spec.block == 1 or spec.block_precision == _FP64) and spec.mode is RoundingMode.RNE  # fmt: skip
     a_stats, b_stats = operand_stats(a), operand_stats(b)
@@ -273,11 +282,26 @@ def _product(a: np.ndarray, b: np.ndarray, batch_shape: tuple[int, ...], spec: M
                             lowered(spec.accumulator), max_bits)  # fmt: skip
         return out.reshape(batch_shape + (n_rows, n_cols))
     if path == "exact products" and spec.mode is RoundingMode.RNE:
-        certificate = range_certificate(a_stats, b_stats, max_abs_row_sum(a_batches), max_abs_col_sum(b_batches),
-                                        depth, spec.accumulator)  # fmt: skip
+        a_row_sum, b_col_sum = max_abs_row_sum(a_batches), max_abs_col_sum(b_batches)
+        certificate = range_certificate(a_stats, b_stats, a_row_sum, b_col_sum, depth, spec.accumulator)
+        acc = spec.accumulator
+        band = n_cols if lower is None else int(np.clip(lower, -n_rows, n_cols))
+        lanes32 = certificate.certified and lanes32_certified(a_stats, b_stats, a_row_sum, b_col_sum, depth, acc)
+        if lanes32 and float32_operands is not None:
+            a32 = np.ascontiguousarray(float32_operands[0]).reshape((-1, n_rows, depth))
+            b32 = np.ascontiguousarray(float32_operands[1]).reshape((-1, depth, n_cols))
+        elif lanes32 and _float32_values(a_batches, a_stats) and _float32_values(b_batches, b_stats):
+            a32, b32 = a_batches.astype(np.float32), b_batches.astype(np.float32)
+        else:
+            lanes32 = False
+        if lanes32:
+            if dtype == np.float32 and spec.output is None:  # float32 holds the accumulator exactly
+                out = np.empty((a_index.size, n_rows, n_cols), dtype=np.float32)
+            strict_rne_lanes32_kernel(a32, b32, a_index, b_index, out, acc.p, lowered(acc), band)
+            if banded is not None:
+                banded[0] = True
+            return out.reshape(batch_shape + (n_rows, n_cols))
         if certificate.splittable:
-            acc = spec.accumulator
-            band = n_cols if lower is None else int(np.clip(lower, -n_rows, n_cols))
             strict_rne_kernel(a_batches, b_batches, a_index, b_index, out, acc.p, float(acc.tiny),
                               float(acc.max), lowered(acc), certificate.certified, 1.0, band)  # fmt: skip
             if banded is not None:

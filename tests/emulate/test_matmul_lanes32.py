@@ -1,0 +1,170 @@
+"""The float32-lane strict kernel: one update against exact rationals, the certificate against an exact simulation
+of the partial sums, and whole products against the executable specification, on operands built to hit midpoints
+(integer data), cancellation, bands and odd depths."""
+
+from __future__ import annotations
+
+import importlib
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+import lampnum as ln
+from lampnum.emulate.matmul import lowered
+from lampnum.emulate.matmul_lanes32 import (
+    MAX_LANES32_P,
+    lanes32_certified,
+    lanes32_update_reference,
+    strict_rne_lanes32_kernel,
+)
+from lampnum.emulate.matmul_reference import matmul_reference
+from lampnum.emulate.operand_stats import max_abs_col_sum, max_abs_row_sum, operand_stats
+from lampnum.rounding.reference import round_reference
+
+from ..rounding.test_exhaustive import assert_same
+from .test_matmul_fast import stress_operands
+
+matmul_module = importlib.import_module("lampnum.emulate.matmul")  # the package exports the function
+
+_F32 = st.floats(width=32, allow_nan=False, allow_infinity=False, allow_subnormal=False, min_value=-(2.0**50),
+                 max_value=2.0**50)  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(_F32, _F32, _F32, st.integers(2, MAX_LANES32_P))
+@example(256.0, 1.0, 1.0, 8)  # t = 257, a bf16 midpoint that is the exact sum
+@example(256.0, 1.0, 1.0 + 2.0**-23, 8)  # the float32 sum rounds onto the midpoint 257 from above
+@example(1.0, 2.0**-9, 1.0 - 2.0**-24, 8)  # ... and from below
+def test_one_update_is_rne_off_midpoints(s: float, a: float, b: float, precision: int) -> None:
+    """Off a midpoint, Veltkamp's ``hi`` of the float32 FMA is the accumulator's rounding of the exact sum."""
+    s = round_reference(s, ln.Format(p=precision, emax=127), "rne")  # an accumulator value
+    exact = Fraction(s) + Fraction(a) * Fraction(b)
+    if exact == 0 or not 2.0**-126 <= abs(exact) <= 2.0**100:  # the certificate's domain
+        return
+    hi, midpoint = lanes32_update_reference(s, a, b, precision)
+    if not midpoint:
+        assert hi == round_reference(exact, ln.Format(p=precision, emax=127), "rne")
+
+
+def test_the_update_twin_flags_double_rounding() -> None:
+    """257 + 2^-16 rounds to the bf16 midpoint 257 in float32: flagged, and its direct rounding would be wrong."""
+    hi, midpoint = lanes32_update_reference(256.0, 1.0, 1.0 + 2.0**-16, 8)
+    assert midpoint and round_reference(Fraction(257) + Fraction(1, 2**16), "bf16") == 258.0
+
+
+def _kernel(a: np.ndarray, b: np.ndarray, fmt: ln.Format, lower: int | None = None,
+            dtype: type = np.float64) -> tuple[np.ndarray, int]:  # fmt: skip
+    out = np.empty((1, a.shape[0], b.shape[1]), dtype=dtype)
+    index = np.zeros(1, dtype=np.int64)
+    band = b.shape[1] if lower is None else lower
+    scanned = strict_rne_lanes32_kernel(a[None].astype(np.float32), b[None].astype(np.float32), index, index, out,
+                                        fmt.p, lowered(fmt), band)  # fmt: skip
+    return out[0], scanned
+
+
+def _certified(a: np.ndarray, b: np.ndarray, fmt: ln.Format) -> bool:
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    return lanes32_certified(operand_stats(a64), operand_stats(b64), max_abs_row_sum(a64[None]),
+                             max_abs_col_sum(b64[None]), a.shape[1], fmt)  # fmt: skip
+
+
+def _formats() -> st.SearchStrategy[ln.Format]:
+    custom = st.builds(lambda p, emax: ln.Format(p=p, emax=emax), st.integers(2, MAX_LANES32_P),
+                       st.sampled_from([15, 60, 127]))  # fmt: skip
+    return st.sampled_from([ln.format("bf16"), ln.format("fp16"), ln.format("e5m2")]) | custom
+
+
+@settings(max_examples=120, deadline=None)
+@given(_formats(), stress_operands())
+@example(ln.format("bf16"), (np.full((3, 40), 1.0, np.float32), np.full((40, 2), 1.0, np.float32)))
+def test_certified_products_match_the_reference(fmt: ln.Format, ab: tuple[np.ndarray, np.ndarray]) -> None:
+    """Wherever the certificate holds, the kernel equals the executable specification bit for bit."""
+    a, b = ab
+    if not _certified(a, b, fmt):
+        return
+    result, _ = _kernel(a, b, fmt)
+    assert_same(result, matmul_reference(a, b, ln.MatmulSpec(accumulator=fmt)), a, f"lanes32 {fmt}")
+
+
+@pytest.mark.parametrize("depth", [1, 2, 257, 300])
+def test_midpoints_are_redone_exactly(depth: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small integers hit bf16 midpoints on most updates past 256 (257 = 256 + 1 ties to even): k-steps are
+    scanned and the result is the specification's, for odd and even depths (the final buffer alternates), across
+    a tile edge (256 columns) and against the float64 kernel on a larger product."""
+    rng = np.random.default_rng(depth)
+    a = rng.integers(0, 4, (40, depth)).astype(np.float32)
+    b = rng.integers(0, 4, (depth, 300)).astype(np.float32)
+    assert _certified(a, b, ln.format("bf16"))
+    result, scanned = _kernel(a, b, ln.format("bf16"))
+    small = (slice(0, 2), slice(250, 262))
+    expected = matmul_reference(a[small[0]], b[:, small[1]], ln.MatmulSpec(accumulator="bf16"))
+    assert_same(result[small], expected, a, "integers")
+    monkeypatch.setattr(matmul_module, "lanes32_certified", lambda *args: False)
+    assert np.array_equal(result, ln.matmul(a, b, accumulator="bf16"))  # the float64 kernel
+    if depth >= 257:
+        assert scanned > 0
+
+
+def test_a_float32_sum_rounded_onto_a_midpoint_is_fixed() -> None:
+    """256 + (1 ± 2^-17) rounds to 257 in float32, a bf16 midpoint that is not the exact sum: Veltkamp alone would
+    give 256 for both, the exact sums round to 258 and 256."""
+    a = np.ones((3, 2), np.float32)
+    b = np.empty((2, 300), np.float32)
+    b[0] = 256.0
+    b[1] = np.where(np.arange(300) % 2 == 0, 1.0 + 2.0**-17, 1.0 - 2.0**-17)
+    result, scanned = _kernel(a, b, ln.format("bf16"))
+    assert scanned == 2  # the second step, in each of the two column tiles
+    assert (result[:, 0::2] == 258.0).all() and (result[:, 1::2] == 256.0).all()
+    assert_same(result, matmul_reference(a, b, ln.MatmulSpec(accumulator="bf16")), a, "double rounding")
+
+
+def test_band_and_float32_output() -> None:
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((40, 64)).astype(np.float32)
+    b = rng.standard_normal((64, 300)).astype(np.float32)
+    full, _ = _kernel(a, b, ln.format("bf16"))
+    for lower in (-45, -3, 0, 7, 299):
+        banded, _ = _kernel(a, b, ln.format("bf16"), lower, np.float32)
+        inside = np.tri(40, 300, lower, dtype=bool)
+        assert banded.dtype == np.float32
+        assert np.array_equal(banded[inside], full[inside]) and (banded[~inside] == 0).all()
+
+
+def test_certificate_holds_on_typical_data_and_fails_on_extremes() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((4, 64)).astype(np.float32)
+    b = rng.standard_normal((64, 5)).astype(np.float32)
+    bf16 = ln.format("bf16")
+    assert _certified(a, b, bf16)
+    assert not _certified(a, b, ln.format("fp16"))  # float32 data: partial sums may reach fp16's subnormals
+    assert not _certified(a * np.float32(1e19), b * np.float32(1e19), bf16)  # C·t overflows float32
+    assert not _certified(np.where(a > 0, np.inf, a).astype(np.float32), b, bf16)
+    assert not _certified(a, b, ln.Format(p=23, emax=127))  # beyond Veltkamp's float32 range
+    assert not _certified(a, b, ln.Format(p=8, emax=300))  # an exponent range wider than float32's
+
+
+def test_matmul_takes_the_float32_lanes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ln.matmul`` on float32 operands with a bf16 accumulator runs this kernel (a spy), with and without a band,
+    and its result equals the float64 kernel's; float64 operands that are float32 values take it too."""
+    calls: list[int] = []
+    kernel = matmul_module.strict_rne_lanes32_kernel
+
+    def spy(*args: object) -> int:
+        calls.append(1)
+        return kernel(*args)
+
+    monkeypatch.setattr(matmul_module, "strict_rne_lanes32_kernel", spy)
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((2, 33, 48)).astype(np.float32)
+    b = rng.standard_normal((2, 48, 33)).astype(np.float32)
+    lanes = ln.matmul(a, b, accumulator="bf16", lower=0, dtype=np.float32)
+    assert calls and lanes.dtype == np.float32
+    ln.matmul(a.astype(np.float64), b.astype(np.float64), accumulator="bf16")
+    assert len(calls) == 2
+    monkeypatch.setattr(matmul_module, "lanes32_certified", lambda *args: False)
+    float64_kernel = ln.matmul(a, b, accumulator="bf16", lower=0)
+    assert len(calls) == 2
+    assert np.array_equal(lanes, float64_kernel)
