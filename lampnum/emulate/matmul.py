@@ -28,9 +28,9 @@ Kernels, by spec (:func:`fast_path`); all are bit-identical to :mod:`lampnum.emu
   Veltkamp's splitting per update, and, when :func:`~lampnum.emulate.matmul_split.range_certificate` proves that no
   partial sum can overflow or reach the subnormal range, no range test in the loop at all; with ``lower=`` it
   computes only the band (a causal product costs about half). Where the operands are float32 values and the
-  accumulator has p <= 22 inside float32's exponent range (bf16, fp8, the paper's registers; fp16 when no partial
-  sum can reach its subnormal range), :func:`lampnum.emulate.matmul_lanes32.strict_rne_lanes32_kernel` does the same
-  on float32 lanes (twice as many per vector), midpoints redone per element.
+  accumulator has p <= 22 inside float32's exponent range (bf16, fp16, fp8, the paper's registers),
+  :func:`lampnum.emulate.matmul_lanes32.strict_rne_lanes32_kernel` does the same on float32 lanes (twice as many
+  per vector), flagged updates redone per element; with its certificate the loop tests midpoints only.
 - "register" (:func:`lampnum.emulate.matmul_fast.register_kernel`): the LAMP paper's fp32 register, ``product="fp32"``,
   ``via="fp32"``, rne, ``block=1``, an accumulator with p <= 24 inside fp32's exponent range, and operands that are
   float32 values: float32 hardware products and sums, flagged specials redone in float64. For p <= 23 with a
@@ -62,7 +62,7 @@ from .accumulate import check_sum_format
 from .matmul_blocked import blocked_eligible, blocked_matmul
 from .matmul_fast import exact_product_kernel, register_kernel
 from .matmul_kernels import run_matmul_kernel
-from .matmul_lanes32 import lanes32_certified, strict_rne_lanes32_kernel
+from .matmul_lanes32 import lanes32_certified, lanes32_eligible, strict_rne_lanes32_kernel
 from .matmul_split import (
     block_rne_kernel,
     range_certificate,
@@ -286,7 +286,7 @@ def _product(a: np.ndarray, b: np.ndarray, batch_shape: tuple[int, ...], spec: M
         certificate = range_certificate(a_stats, b_stats, a_row_sum, b_col_sum, depth, spec.accumulator)
         acc = spec.accumulator
         band = n_cols if lower is None else int(np.clip(lower, -n_rows, n_cols))
-        lanes32 = certificate.certified and lanes32_certified(a_stats, b_stats, a_row_sum, b_col_sum, depth, acc)
+        lanes32 = lanes32_eligible(a_stats, b_stats, acc)
         if lanes32 and float32_operands is not None:
             a32 = np.ascontiguousarray(float32_operands[0]).reshape((-1, n_rows, depth))
             b32 = np.ascontiguousarray(float32_operands[1]).reshape((-1, depth, n_cols))
@@ -297,7 +297,8 @@ def _product(a: np.ndarray, b: np.ndarray, batch_shape: tuple[int, ...], spec: M
         if lanes32:
             if dtype == np.float32 and spec.output is None:  # float32 holds the accumulator exactly
                 out = np.empty((a_index.size, n_rows, n_cols), dtype=np.float32)
-            strict_rne_lanes32_kernel(a32, b32, a_index, b_index, out, acc.p, lowered(acc), band)
+            certified32 = lanes32_certified(a_stats, b_stats, a_row_sum, b_col_sum, depth, acc)
+            strict_rne_lanes32_kernel(a32, b32, a_index, b_index, out, lowered(acc), band, certified32)
             if banded is not None:
                 banded[0] = True
             return out.reshape(batch_shape + (n_rows, n_cols))

@@ -46,7 +46,7 @@ from .accumulate import round_sum
 from .matmul_split import _sum_bound
 from .operand_stats import OperandStats
 
-__all__ = ["fma32", "lanes32_update_reference", "lanes32_certified", "strict_rne_lanes32_kernel", "MAX_LANES32_P"]
+__all__ = ["fma32", "lanes32_update_reference", "lanes32_eligible", "lanes32_certified", "strict_rne_lanes32_kernel", "MAX_LANES32_P"]
 
 MAX_LANES32_P = 22
 _F32_MAX = float(np.finfo(np.float32).max)
@@ -82,6 +82,14 @@ def lanes32_update_reference(s: float, a: float, b: float, precision: int) -> tu
     return float(hi), (bits & low) == half
 
 
+def lanes32_eligible(a_stats: OperandStats, b_stats: OperandStats, accumulator: Format) -> bool:
+    """Whether :func:`strict_rne_lanes32_kernel` can run at all (its checked loop), for operands that are float32
+    values: finite operands, ``2 <= p <= 22`` (Veltkamp's range in float32) and an exponent range inside float32's
+    normal range (its midpoints and its largest value are normal float32 numbers)."""
+    return bool(2 <= accumulator.p <= MAX_LANES32_P and accumulator.emin >= -126 and accumulator.emax <= 127
+                and a_stats.finite and b_stats.finite)  # fmt: skip
+
+
 def lanes32_certified(a_stats: OperandStats, b_stats: OperandStats, a_row_sum: float, b_col_sum: float, depth: int,
                       accumulator: Format) -> bool:  # fmt: skip
     """The float32-lane certificate (module docstring) for strict rne accumulation of exact products of operands A
@@ -89,9 +97,7 @@ def lanes32_certified(a_stats: OperandStats, b_stats: OperandStats, a_row_sum: f
     :class:`~lampnum.emulate.operand_stats.OperandStats`, the largest ``sum_k |a_ik|`` and ``sum_k |b_kj|`` and
     K = ``depth``: every partial sum normal in float32 and in the accumulator, nothing above its largest value, and
     Veltkamp's ``C·t`` finite in float32."""
-    if accumulator.p < 2 or accumulator.p > MAX_LANES32_P or accumulator.emin < -126:
-        return False
-    if not (a_stats.finite and b_stats.finite):
+    if not lanes32_eligible(a_stats, b_stats, accumulator):
         return False
     if a_stats.count == 0 or b_stats.count == 0:
         return True  # every product is zero
@@ -102,23 +108,42 @@ def lanes32_certified(a_stats: OperandStats, b_stats: OperandStats, a_row_sum: f
     return bool(bound < float(accumulator.max) and bound * splitter < _F32_MAX / 2 and normal)
 
 
+@njit(cache=True, inline="always")
+def _update(a_value, b_value, old, splitter):  # noqa: ANN001, ANN202
+    """One update on float32 lanes: ``t = RN24(old + a·b)`` and Veltkamp's ``hi``, with their encodings."""
+    t = fma32(a_value, b_value, old)
+    g = t * splitter
+    hi = g - (g - t)
+    return hi, np.float32(t).view(np.uint32), np.float32(hi).view(np.uint32)
+
+
+@njit(cache=True, inline="always")
+def _flagged(t_bits, hi_bits, low, half, min_normal_bits, max_bits):  # noqa: ANN001, ANN202
+    """Whether an update must be redone: ``t`` a midpoint of p-bit numbers, in (0, 2^emin), or ``hi`` above the
+    accumulator's largest value (or infinite, or NaN: their magnitudes encode above every finite one)."""
+    magnitude = np.uint32(t_bits & np.uint32(0x7FFFFFFF))
+    return (np.uint32(t_bits & low) == half) | ((magnitude != 0) & (magnitude < min_normal_bits)) | (
+        np.uint32(hi_bits & np.uint32(0x7FFFFFFF)) > max_bits)  # fmt: skip
+
+
 @njit(cache=True)
-def _redo_midpoints(a_mat, b_panel, k, row_start, rows, cols, old, new, low, half, acc_params):  # noqa: ANN001, ANN202
-    """Step k of a tile again: every update whose ``t`` is a midpoint is redone exactly from its old value. Rows
-    are first tested on vector lanes, as in the main loop; only a row with a midpoint is walked element by
-    element."""
+def _redo_flagged(a_mat, b_panel, k, row_start, rows, cols, old, new, splitter, low, half, min_normal_bits, max_bits,
+                  acc_params):  # noqa: ANN001, ANN202  # fmt: skip
+    """Step k of a tile again: every flagged update (:func:`_flagged`) is redone exactly from its old value by
+    :func:`~lampnum.emulate.accumulate.round_sum`. A row is first tested on vector lanes (a count of flags); only a
+    row with one is walked element by element."""
     for r in range(rows):
         a_value = a_mat[row_start + r, k]
         old_row, new_row = old[r], new[r]
-        closest = np.uint32(0xFFFFFFFF)
+        hits = 0
         for n in range(cols):
-            t = fma32(a_value, b_panel[n], old_row[n])
-            closest = min(closest, np.uint32(np.uint32(np.float32(t).view(np.uint32) & low) ^ half))
-        if closest != 0:
+            hi, t_bits, hi_bits = _update(a_value, b_panel[n], old_row[n], splitter)
+            hits += _flagged(t_bits, hi_bits, low, half, min_normal_bits, max_bits)
+        if hits == 0:
             continue
         for n in range(cols):
-            t = fma32(a_value, b_panel[n], old_row[n])
-            if (np.float32(t).view(np.uint32) & low) == half:
+            hi, t_bits, hi_bits = _update(a_value, b_panel[n], old_row[n], splitter)
+            if _flagged(t_bits, hi_bits, low, half, min_normal_bits, max_bits):
                 exact = round_sum(np.float64(old_row[n]), np.float64(a_value) * np.float64(b_panel[n]),
                                   acc_params[0], acc_params[1], acc_params[2], acc_params[3], acc_params[4],
                                   acc_params[5], acc_params[6], 0, np.uint64(0), False)  # fmt: skip
@@ -126,9 +151,11 @@ def _redo_midpoints(a_mat, b_panel, k, row_start, rows, cols, old, new, low, hal
 
 
 @njit(cache=True)
-def _lanes32_tile(a_mat, b_mat, row_start, rows, col_start, cols, acc, splitter, low, half, acc_params):  # noqa: ANN001, ANN202
-    """One tile, double-buffered in ``acc`` (2 × ROWS32 × COLS32 float32); returns the buffer holding the result and
-    the number of k-steps that were scanned for midpoints."""
+def _lanes32_tile(a_mat, b_mat, row_start, rows, col_start, cols, acc, splitter, low, half, min_normal_bits,
+                  max_bits, acc_params):  # noqa: ANN001, ANN202  # fmt: skip
+    """One certified tile, double-buffered in ``acc`` (2 × ROWS32 × COLS32 float32): only midpoints can occur,
+    found by one unsigned minimum per vector. Returns the buffer holding the result and the number of k-steps
+    that were scanned again."""
     for r in range(rows):
         for n in range(cols):
             acc[0, r, n] = np.float32(0.0)
@@ -141,33 +168,69 @@ def _lanes32_tile(a_mat, b_mat, row_start, rows, col_start, cols, acc, splitter,
             a_value = a_mat[row_start + r, k]
             old_row, new_row = old[r], new[r]
             for n in range(cols):
-                t = fma32(a_value, b_panel[n], old_row[n])
-                g = t * splitter
-                new_row[n] = g - (g - t)
-                # (dropped bits) ^ half is 0 exactly at a midpoint: one unsigned minimum per vector says whether any
-                # update of the step hit one
-                closest = min(closest, np.uint32(np.uint32(np.float32(t).view(np.uint32) & low) ^ half))
+                hi, t_bits, _ = _update(a_value, b_panel[n], old_row[n], splitter)
+                new_row[n] = hi
+                # (dropped bits) ^ half is 0 exactly at a midpoint
+                closest = min(closest, np.uint32(np.uint32(t_bits & low) ^ half))
         if closest == 0:
-            _redo_midpoints(a_mat, b_panel, k, row_start, rows, cols, old, new, low, half, acc_params)
+            _redo_flagged(a_mat, b_panel, k, row_start, rows, cols, old, new, splitter, low, half, min_normal_bits,
+                          max_bits, acc_params)  # fmt: skip
+            scanned += 1
+    return a_mat.shape[1] & 1, scanned
+
+
+@njit(cache=True)
+def _lanes32_checked_tile(a_mat, b_mat, row_start, rows, col_start, cols, acc, splitter, low, half, min_normal_bits,
+                          max_bits, acc_params):  # noqa: ANN001, ANN202  # fmt: skip
+    """One tile without a certificate: as :func:`_lanes32_tile`, and every step also tracks the smallest nonzero
+    magnitude of ``t`` (an unsigned minimum of ``|t| - 1``, where zero wraps to the top) and the largest of ``hi``,
+    so that the subnormal range and overflow send the step to :func:`_redo_flagged` too."""
+    for r in range(rows):
+        for n in range(cols):
+            acc[0, r, n] = np.float32(0.0)
+    scanned = 0
+    magnitude_mask = np.uint32(0x7FFFFFFF)
+    for k in range(a_mat.shape[1]):
+        b_panel = b_mat[k, col_start:col_start + cols]
+        old, new = acc[k & 1], acc[(k + 1) & 1]
+        closest = np.uint32(0xFFFFFFFF)
+        smallest = np.uint32(0xFFFFFFFF)
+        largest = np.uint32(0)
+        for r in range(rows):
+            a_value = a_mat[row_start + r, k]
+            old_row, new_row = old[r], new[r]
+            for n in range(cols):
+                hi, t_bits, hi_bits = _update(a_value, b_panel[n], old_row[n], splitter)
+                new_row[n] = hi
+                closest = min(closest, np.uint32(np.uint32(t_bits & low) ^ half))
+                smallest = min(smallest, np.uint32(np.uint32(t_bits & magnitude_mask) - np.uint32(1)))
+                largest = max(largest, np.uint32(hi_bits & magnitude_mask))
+        if closest == 0 or smallest < np.uint32(min_normal_bits - np.uint32(1)) or largest > max_bits:
+            _redo_flagged(a_mat, b_panel, k, row_start, rows, cols, old, new, splitter, low, half, min_normal_bits,
+                          max_bits, acc_params)  # fmt: skip
             scanned += 1
     return a_mat.shape[1] & 1, scanned
 
 
 @njit(cache=True, parallel=True)
-def strict_rne_lanes32_kernel(a, b, a_index, b_index, out, precision, acc_params, lower):  # noqa: ANN001, ANN201
-    """``out[t] = A[a_index[t]] @ B[b_index[t]]`` for float32 operands holding the certificate of
-    :func:`lanes32_certified`: exact products, strict accumulation in rne to p = ``precision`` <= 22 bits on float32
-    lanes. ``out`` float64 or float32 (both hold the accumulator exactly). Returns the number of k-steps of tiles
-    that were scanned for midpoints.
+def strict_rne_lanes32_kernel(a, b, a_index, b_index, out, acc_params, lower, certified):  # noqa: ANN001, ANN201
+    """``out[t] = A[a_index[t]] @ B[b_index[t]]`` for finite float32 operands: exact products, strict accumulation
+    in rne into the accumulator of ``acc_params`` (:func:`lampnum.emulate.matmul.lowered`; :func:`lanes32_eligible`)
+    on float32 lanes. ``certified``: the operands hold the certificate of :func:`lanes32_certified` (the loop then
+    tests midpoints only). ``out`` float64 or float32 (both hold the accumulator exactly). Returns the number of
+    k-steps of tiles that were scanned again.
 
     Only entries with ``j − i <= lower`` are computed (the band of a causal product), the others are written 0;
     ``lower >= n_cols − 1`` is the full product."""
     n_rows, n_cols = out.shape[1], out.shape[2]
     row_tiles = (n_rows + ROWS32 - 1) // ROWS32
     col_tiles = (n_cols + COLS32 - 1) // COLS32
+    precision = acc_params[0]
     splitter = np.float32(2 ** (24 - precision) + 1)
     low = np.uint32((1 << (24 - precision)) - 1)
     half = np.uint32(1 << (23 - precision))
+    min_normal_bits = np.float32(2.0 ** acc_params[1]).view(np.uint32)
+    max_bits = np.float32(acc_params[3]).view(np.uint32)
     scanned = 0
     for tile in prange(out.shape[0] * row_tiles * col_tiles):
         t = tile // (row_tiles * col_tiles)
@@ -182,8 +245,13 @@ def strict_rne_lanes32_kernel(a, b, a_index, b_index, out, precision, acc_params
             out[t, row_start:row_stop, col_start:col_stop] = 0.0
             continue
         acc = np.empty((2, ROWS32, COLS32), dtype=np.float32)
-        final, tile_scanned = _lanes32_tile(a[a_index[t]], b[b_index[t]], row_start, rows, col_start, cols, acc,
-                                            splitter, low, half, acc_params)  # fmt: skip
+        if certified:
+            final, tile_scanned = _lanes32_tile(a[a_index[t]], b[b_index[t]], row_start, rows, col_start, cols, acc,
+                                                splitter, low, half, min_normal_bits, max_bits, acc_params)  # fmt: skip
+        else:
+            final, tile_scanned = _lanes32_checked_tile(a[a_index[t]], b[b_index[t]], row_start, rows, col_start, cols,
+                                                        acc, splitter, low, half, min_normal_bits, max_bits,
+                                                        acc_params)  # fmt: skip
         scanned += tile_scanned
         result = acc[final]
         for r in range(rows):

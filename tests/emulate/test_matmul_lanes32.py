@@ -17,6 +17,7 @@ from lampnum.emulate.matmul import lowered
 from lampnum.emulate.matmul_lanes32 import (
     MAX_LANES32_P,
     lanes32_certified,
+    lanes32_eligible,
     lanes32_update_reference,
     strict_rne_lanes32_kernel,
 )
@@ -55,13 +56,13 @@ def test_the_update_twin_flags_double_rounding() -> None:
     assert midpoint and round_reference(Fraction(257) + Fraction(1, 2**16), "bf16") == 258.0
 
 
-def _kernel(a: np.ndarray, b: np.ndarray, fmt: ln.Format, lower: int | None = None,
-            dtype: type = np.float64) -> tuple[np.ndarray, int]:  # fmt: skip
+def _kernel(a: np.ndarray, b: np.ndarray, fmt: ln.Format, lower: int | None = None, dtype: type = np.float64,
+            certified: bool = True) -> tuple[np.ndarray, int]:  # fmt: skip
     out = np.empty((1, a.shape[0], b.shape[1]), dtype=dtype)
     index = np.zeros(1, dtype=np.int64)
     band = b.shape[1] if lower is None else lower
     scanned = strict_rne_lanes32_kernel(a[None].astype(np.float32), b[None].astype(np.float32), index, index, out,
-                                        fmt.p, lowered(fmt), band)  # fmt: skip
+                                        lowered(fmt), band, certified)  # fmt: skip
     return out[0], scanned
 
 
@@ -72,9 +73,10 @@ def _certified(a: np.ndarray, b: np.ndarray, fmt: ln.Format) -> bool:
 
 
 def _formats() -> st.SearchStrategy[ln.Format]:
-    custom = st.builds(lambda p, emax: ln.Format(p=p, emax=emax), st.integers(2, MAX_LANES32_P),
-                       st.sampled_from([15, 60, 127]))  # fmt: skip
-    return st.sampled_from([ln.format("bf16"), ln.format("fp16"), ln.format("e5m2")]) | custom
+    custom = st.builds(ln.Format, p=st.integers(2, MAX_LANES32_P), emax=st.sampled_from([4, 15, 60, 127]),
+                       subnormals=st.booleans(), overflow=st.sampled_from(["inf", "saturate"]))  # fmt: skip
+    named = st.sampled_from([ln.format(name) for name in ("bf16", "fp16", "e5m2", "e4m3", "e5m2fnuz", "e3m2")])
+    return named | custom
 
 
 @settings(max_examples=120, deadline=None)
@@ -89,6 +91,20 @@ def test_certified_products_match_the_reference(fmt: ln.Format, ab: tuple[np.nda
     assert_same(result, matmul_reference(a, b, ln.MatmulSpec(accumulator=fmt)), a, f"lanes32 {fmt}")
 
 
+@settings(max_examples=150, deadline=None)
+@given(_formats(), stress_operands())
+@example(ln.format("fp16"), (np.full((3, 40), 2.0**-12, np.float32), np.full((40, 2), -(2.0**-6), np.float32)))
+@example(ln.format("e4m3"), (np.full((2, 30), 16.0, np.float32), np.full((30, 3), 2.0, np.float32)))  # NaN at 464
+def test_checked_loop_matches_the_reference(fmt: ln.Format, ab: tuple[np.ndarray, np.ndarray]) -> None:
+    """Without a certificate: midpoints, the subnormal range, overflow (to inf, NaN or the largest value) and
+    cancellation are all redone exactly, for every eligible format, on any finite float32 operands."""
+    a, b = ab
+    if not (lanes32_eligible(operand_stats(a), operand_stats(b), fmt)):
+        return
+    result, _ = _kernel(a, b, fmt, certified=False)
+    assert_same(result, matmul_reference(a, b, ln.MatmulSpec(accumulator=fmt)), a, f"checked lanes32 {fmt}")
+
+
 @pytest.mark.parametrize("depth", [1, 2, 257, 300])
 def test_midpoints_are_redone_exactly(depth: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Small integers hit bf16 midpoints on most updates past 256 (257 = 256 + 1 ties to even): k-steps are
@@ -99,10 +115,12 @@ def test_midpoints_are_redone_exactly(depth: int, monkeypatch: pytest.MonkeyPatc
     b = rng.integers(0, 4, (depth, 300)).astype(np.float32)
     assert _certified(a, b, ln.format("bf16"))
     result, scanned = _kernel(a, b, ln.format("bf16"))
+    checked, _ = _kernel(a, b, ln.format("bf16"), certified=False)
+    assert np.array_equal(checked, result)
     small = (slice(0, 2), slice(250, 262))
     expected = matmul_reference(a[small[0]], b[:, small[1]], ln.MatmulSpec(accumulator="bf16"))
     assert_same(result[small], expected, a, "integers")
-    monkeypatch.setattr(matmul_module, "lanes32_certified", lambda *args: False)
+    monkeypatch.setattr(matmul_module, "lanes32_eligible", lambda *args: False)
     assert np.array_equal(result, ln.matmul(a, b, accumulator="bf16"))  # the float64 kernel
     if depth >= 257:
         assert scanned > 0
@@ -140,20 +158,22 @@ def test_certificate_holds_on_typical_data_and_fails_on_extremes() -> None:
     bf16 = ln.format("bf16")
     assert _certified(a, b, bf16)
     assert not _certified(a, b, ln.format("fp16"))  # float32 data: partial sums may reach fp16's subnormals
+    assert lanes32_eligible(operand_stats(a), operand_stats(b), ln.format("fp16"))  # the checked loop runs
     assert not _certified(a * np.float32(1e19), b * np.float32(1e19), bf16)  # C·t overflows float32
     assert not _certified(np.where(a > 0, np.inf, a).astype(np.float32), b, bf16)
     assert not _certified(a, b, ln.Format(p=23, emax=127))  # beyond Veltkamp's float32 range
     assert not _certified(a, b, ln.Format(p=8, emax=300))  # an exponent range wider than float32's
+    assert not lanes32_eligible(operand_stats(a), operand_stats(b), ln.Format(p=8, emax=300))
 
 
 def test_matmul_takes_the_float32_lanes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``ln.matmul`` on float32 operands with a bf16 accumulator runs this kernel (a spy), with and without a band,
-    and its result equals the float64 kernel's; float64 operands that are float32 values take it too."""
-    calls: list[int] = []
+    """``ln.matmul`` on float32 operands with a bf16 accumulator runs this kernel (a spy), certified, and with fp16
+    its checked loop; results equal the float64 kernels'; float64 operands that are float32 values take it too."""
+    calls: list[bool] = []
     kernel = matmul_module.strict_rne_lanes32_kernel
 
     def spy(*args: object) -> int:
-        calls.append(1)
+        calls.append(bool(args[-1]))  # certified
         return kernel(*args)
 
     monkeypatch.setattr(matmul_module, "strict_rne_lanes32_kernel", spy)
@@ -161,10 +181,12 @@ def test_matmul_takes_the_float32_lanes(monkeypatch: pytest.MonkeyPatch) -> None
     a = rng.standard_normal((2, 33, 48)).astype(np.float32)
     b = rng.standard_normal((2, 48, 33)).astype(np.float32)
     lanes = ln.matmul(a, b, accumulator="bf16", lower=0, dtype=np.float32)
-    assert calls and lanes.dtype == np.float32
+    assert calls == [True] and lanes.dtype == np.float32
     ln.matmul(a.astype(np.float64), b.astype(np.float64), accumulator="bf16")
-    assert len(calls) == 2
-    monkeypatch.setattr(matmul_module, "lanes32_certified", lambda *args: False)
+    fp16 = ln.matmul(a, b, accumulator="fp16")
+    assert calls == [True, True, False]  # fp16: the checked loop
+    monkeypatch.setattr(matmul_module, "lanes32_eligible", lambda *args: False)
     float64_kernel = ln.matmul(a, b, accumulator="bf16", lower=0)
-    assert len(calls) == 2
+    assert len(calls) == 3
     assert np.array_equal(lanes, float64_kernel)
+    assert np.array_equal(fp16, ln.matmul(a, b, accumulator="fp16"))
