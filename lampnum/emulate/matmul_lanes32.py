@@ -46,7 +46,8 @@ from .accumulate import round_sum
 from .matmul_split import _sum_bound
 from .operand_stats import OperandStats
 
-__all__ = ["fma32", "lanes32_update_reference", "lanes32_eligible", "lanes32_certified", "strict_rne_lanes32_kernel", "MAX_LANES32_P"]
+__all__ = ["fma32", "lanes32_update_reference", "lanes32_eligible", "lanes32_certified", "strict_rne_lanes32_kernel",
+           "MAX_LANES32_P"]  # fmt: skip
 
 MAX_LANES32_P = 22
 _F32_MAX = float(np.finfo(np.float32).max)
