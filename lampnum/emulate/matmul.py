@@ -205,16 +205,16 @@ def matmul(a: Any, b: Any, spec: MatmulSpec | None = None, *, rng: np.random.Gen
     except ValueError:
         raise ValueError(f"matmul batch dimensions {a.shape[:-2]} and {b.shape[:-2]} do not broadcast") from None
     generator = resolve_rng(rng) if spec.mode.stochastic else None
-    a64 = np.asarray(a3, dtype=np.float64)
-    b64 = np.asarray(b3, dtype=np.float64)
+    if spec.input is None and a3.dtype == np.float32 and b3.dtype == np.float32:
+        a64, b64 = a3, b3  # float32 values; _product converts them only where a kernel needs float64
+    else:
+        a64 = np.asarray(a3, dtype=np.float64)
+        b64 = np.asarray(b3, dtype=np.float64)
     if spec.input is not None:
         a64 = round_to_format(a64, spec.input, spec.mode, rng=generator)
         b64 = round_to_format(b64, spec.input, spec.mode, rng=generator)
     banded = [False]  # set by the register and strict-rne paths, which write the zeros themselves
-    float32_operands = None  # the caller's float32 arrays, when they are the operands unchanged
-    if spec.input is None and a3.dtype == np.float32 and b3.dtype == np.float32:
-        float32_operands = (a3, b3)
-    result = _product(a64, b64, batch_shape, spec, generator, dtype, lower, banded, float32_operands)
+    result = _product(a64, b64, batch_shape, spec, generator, dtype, lower, banded)
     if lower is not None and not banded[0]:  # the other paths computed every entry
         outside = ~np.tri(result.shape[-2], result.shape[-1], int(lower), dtype=bool)
         np.copyto(result, 0.0, where=outside)
@@ -230,16 +230,15 @@ def matmul(a: Any, b: Any, spec: MatmulSpec | None = None, *, rng: np.random.Gen
 
 def _product(a: np.ndarray, b: np.ndarray, batch_shape: tuple[int, ...], spec: MatmulSpec,
              generator: np.random.Generator | None, dtype: Any = np.float64,
-             lower: int | None = None, banded: list[bool] | None = None,
-             float32_operands: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:  # fmt: skip
-    """The accumulation, on float64 operands already rounded to the input format. The result is float64, or
-    float32 where ``dtype`` asks for it and the path writes it exactly (the fp32-register and float32-lane paths).
-    ``float32_operands``: the same operands as float32 arrays, when the caller has them (saves a conversion)."""
+             lower: int | None = None, banded: list[bool] | None = None) -> np.ndarray:  # fmt: skip
+    """The accumulation, on operands already rounded to the input format: float64 arrays, or float32 arrays
+    (converted to float64 only where a kernel needs it). The result is float64, or float32 where ``dtype`` asks for
+    it and the path writes it exactly (the fp32-register and float32-lane paths)."""
     rounds_nothing = spec.product is None and spec.via is None and spec.accumulator == _FP64 and (
         spec.block == 1 or spec.block_precision == _FP64) and spec.mode is RoundingMode.RNE  # fmt: skip
     a_stats, b_stats = operand_stats(a), operand_stats(b)
     if rounds_nothing and blas_is_exact(a, b, a_stats, b_stats):
-        return np.matmul(a, b)
+        return np.matmul(a.astype(np.float64, copy=False), b.astype(np.float64, copy=False))
     plain_product = spec.product == _FP64 and spec.mode is RoundingMode.RNE
     if not plain_product and not _products_exact(a_stats, b_stats):
         raise ValueError(
@@ -261,19 +260,32 @@ def _product(a: np.ndarray, b: np.ndarray, batch_shape: tuple[int, ...], spec: M
     out = np.empty((a_index.size, n_rows, n_cols))
     keys = generator.integers(0, np.iinfo(np.uint64).max, size=2, dtype=np.uint64, endpoint=True) if generator \
         else np.zeros(2, dtype=np.uint64)  # fmt: skip
-    a_batches = np.ascontiguousarray(a_batches)
-    b_batches = np.ascontiguousarray(b_batches)
     a_index = np.ascontiguousarray(a_index.reshape(-1))
     b_index = np.ascontiguousarray(b_index.reshape(-1))
     path = fast_path(spec, acc_plain, plain_product)
     max_bits = np.float64(spec.accumulator.max).view(np.uint64)
+    acc = spec.accumulator
+    band = n_cols if lower is None else int(np.clip(lower, -n_rows, n_cols))
+    float32_in = a_batches.dtype == np.float32  # both operands, or neither
+    if path == "exact products" and spec.mode is RoundingMode.RNE and lanes32_eligible(a_stats, b_stats, acc) and (
+            float32_in or (_float32_values(a_batches, a_stats) and _float32_values(b_batches, b_stats))):  # fmt: skip
+        a32 = np.ascontiguousarray(a_batches, dtype=np.float32)
+        b32 = np.ascontiguousarray(b_batches, dtype=np.float32)
+        if dtype == np.float32 and spec.output is None:  # float32 holds the accumulator exactly
+            out = np.empty((a_index.size, n_rows, n_cols), dtype=np.float32)
+        certified = lanes32_certified(a_stats, b_stats, max_abs_row_sum(a32), max_abs_col_sum(b32), depth, acc)
+        strict_rne_lanes32_kernel(a32, b32, a_index, b_index, out, lowered(acc), band, certified)
+        if banded is not None:
+            banded[0] = True
+        return out.reshape(batch_shape + (n_rows, n_cols))
+    a_batches = np.ascontiguousarray(a_batches, dtype=np.float64)
+    b_batches = np.ascontiguousarray(b_batches, dtype=np.float64)
     if path == "register" and _float32_values(a_batches, a_stats) and _float32_values(b_batches, b_stats):
         a32, b32 = a_batches.astype(np.float32), b_batches.astype(np.float32)
         if spec.accumulator.p <= 23 and register_certificate(a_stats, b_stats, max_abs_row_sum(a32),
                                                              max_abs_col_sum(b32), depth, spec.accumulator):
             if dtype == np.float32 and spec.output is None:  # the float32 register holds the result exactly
                 out = np.empty((a_index.size, n_rows, n_cols), dtype=np.float32)
-            band = n_cols if lower is None else int(np.clip(lower, -n_rows, n_cols))
             register_split_kernel(a32, b32, a_index, b_index, out, spec.accumulator.p, band)
             if banded is not None:
                 banded[0] = True
@@ -284,24 +296,6 @@ def _product(a: np.ndarray, b: np.ndarray, batch_shape: tuple[int, ...], spec: M
     if path == "exact products" and spec.mode is RoundingMode.RNE:
         a_row_sum, b_col_sum = max_abs_row_sum(a_batches), max_abs_col_sum(b_batches)
         certificate = range_certificate(a_stats, b_stats, a_row_sum, b_col_sum, depth, spec.accumulator)
-        acc = spec.accumulator
-        band = n_cols if lower is None else int(np.clip(lower, -n_rows, n_cols))
-        lanes32 = lanes32_eligible(a_stats, b_stats, acc)
-        if lanes32 and float32_operands is not None:
-            a32 = np.ascontiguousarray(float32_operands[0]).reshape((-1, n_rows, depth))
-            b32 = np.ascontiguousarray(float32_operands[1]).reshape((-1, depth, n_cols))
-        elif lanes32 and _float32_values(a_batches, a_stats) and _float32_values(b_batches, b_stats):
-            a32, b32 = a_batches.astype(np.float32), b_batches.astype(np.float32)
-        else:
-            lanes32 = False
-        if lanes32:
-            if dtype == np.float32 and spec.output is None:  # float32 holds the accumulator exactly
-                out = np.empty((a_index.size, n_rows, n_cols), dtype=np.float32)
-            certified32 = lanes32_certified(a_stats, b_stats, a_row_sum, b_col_sum, depth, acc)
-            strict_rne_lanes32_kernel(a32, b32, a_index, b_index, out, lowered(acc), band, certified32)
-            if banded is not None:
-                banded[0] = True
-            return out.reshape(batch_shape + (n_rows, n_cols))
         if certificate.splittable:
             strict_rne_kernel(a_batches, b_batches, a_index, b_index, out, acc.p, float(acc.tiny),
                               float(acc.max), lowered(acc), certificate.certified, 1.0, band)  # fmt: skip
@@ -314,7 +308,6 @@ def _product(a: np.ndarray, b: np.ndarray, batch_shape: tuple[int, ...], spec: M
         return out.reshape(batch_shape + (n_rows, n_cols))
     if path == "block FMA" and spec.mode is RoundingMode.RNE and spec.product is None and a_stats.finite \
             and b_stats.finite and spec.accumulator.p <= 51:  # fmt: skip
-        acc = spec.accumulator
         block_rne_kernel(a_batches, b_batches, a_index, b_index, out, spec.block, acc.p, float(acc.tiny),
                          float(acc.max), lowered(acc))  # fmt: skip
         return out.reshape(batch_shape + (n_rows, n_cols))

@@ -20,6 +20,12 @@ __all__ = ["OperandStats", "operand_stats", "operand_stats_reference", "max_abs_
 
 _CHUNKS = 64
 _BIG = 1 << 30
+_U0, _U1, _U52 = np.uint64(0), np.uint64(1), np.uint64(52)
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+_MAGNITUDE = np.uint64(0x7FFFFFFFFFFFFFFF)
+_FRACTION = np.uint64(0xFFFFFFFFFFFFF)
+_LARGEST_FINITE = np.uint64(0x7FEFFFFFFFFFFFFF)  # the encoding of float64's max
+_INF_BITS = np.uint64(0x7FF0000000000000)
 
 
 @dataclass(frozen=True)
@@ -53,36 +59,39 @@ def _element_facts(bits: np.uint64) -> tuple[int, int, int]:
 
 @njit(cache=True, parallel=True)
 def _stats_kernel(flat):  # noqa: ANN001, ANN202 - Numba types these
+    """Branch-free integer reductions (they run on vector lanes), per chunk: the largest magnitude encoding over all
+    entries (finiteness), and over the finite nonzero ones their count, smallest and largest magnitude encodings,
+    least significant bit and most significant bits. A trailing-zero count is the exponent of the lowest set bit
+    converted to float64 (exact: a power of two), the top bit that of the significand (exact: below 2^53)."""
     size = flat.shape[0]
-    finite = np.ones(_CHUNKS, dtype=np.bool_)
+    top = np.zeros(_CHUNKS, dtype=np.uint64)
     count = np.zeros(_CHUNKS, dtype=np.int64)
     max_bits = np.zeros(_CHUNKS, dtype=np.int64)
-    min_exp = np.full(_CHUNKS, _BIG, dtype=np.int64)
-    max_exp = np.full(_CHUNKS, -_BIG, dtype=np.int64)
     lsb = np.full(_CHUNKS, _BIG, dtype=np.int64)
-    min_abs = np.full(_CHUNKS, np.inf)
-    max_abs = np.zeros(_CHUNKS)
+    smallest = np.zeros(_CHUNKS, dtype=np.uint64)
+    largest = np.zeros(_CHUNKS, dtype=np.uint64)
     for chunk in prange(_CHUNKS):
         start = size * chunk // _CHUNKS
         stop = size * (chunk + 1) // _CHUNKS
+        chunk_top, chunk_count, chunk_bits, chunk_lsb = _U0, 0, 0, _BIG
+        chunk_smallest, chunk_largest = _ALL, _U0
         for i in range(start, stop):
-            value = np.float64(flat[i])
-            magnitude = abs(value)
-            if not magnitude <= 1.7976931348623157e308:  # inf or NaN
-                finite[chunk] = False
-                continue
-            if magnitude == 0.0:
-                continue
-            exponent, significant, low = _element_facts(value.view(np.uint64))
-            count[chunk] += 1
-            max_bits[chunk] = max(max_bits[chunk], significant)
-            min_exp[chunk] = min(min_exp[chunk], exponent)
-            max_exp[chunk] = max(max_exp[chunk], exponent)
-            lsb[chunk] = min(lsb[chunk], low)
-            min_abs[chunk] = min(min_abs[chunk], magnitude)
-            max_abs[chunk] = max(max_abs[chunk], magnitude)
-    return (finite.all(), count.sum(), max_bits.max(), min_exp.min(), max_exp.max(), lsb.min(), min_abs.min(),
-            max_abs.max())  # fmt: skip
+            magnitude = np.float64(flat[i]).view(np.uint64) & _MAGNITUDE
+            nonzero_finite = (magnitude - _U1) < _LARGEST_FINITE  # zero wraps to the top
+            field = np.int64(magnitude >> _U52)
+            significand = (magnitude & _FRACTION) | (np.uint64(field != 0) << _U52)
+            lowest = significand & (~significand + _U1)
+            low = np.int64(np.float64(np.int64(lowest)).view(np.uint64) >> _U52) - 1023
+            high = np.int64(np.float64(np.int64(significand)).view(np.uint64) >> _U52) - 1023
+            chunk_top = max(chunk_top, magnitude)
+            chunk_count += nonzero_finite
+            chunk_largest = max(chunk_largest, magnitude if nonzero_finite else _U0)
+            chunk_smallest = min(chunk_smallest, magnitude if nonzero_finite else _ALL)
+            chunk_lsb = min(chunk_lsb, max(field, 1) - 1075 + low if nonzero_finite else _BIG)
+            chunk_bits = max(chunk_bits, high - low + 1 if nonzero_finite else 0)
+        top[chunk], count[chunk], max_bits[chunk], lsb[chunk] = chunk_top, chunk_count, chunk_bits, chunk_lsb
+        smallest[chunk], largest[chunk] = chunk_smallest, chunk_largest
+    return top.max(), count.sum(), max_bits.max(), lsb.min(), smallest.min(), largest.max()
 
 
 def operand_stats(x: np.ndarray) -> OperandStats:
@@ -90,11 +99,14 @@ def operand_stats(x: np.ndarray) -> OperandStats:
     flat = np.ascontiguousarray(x).reshape(-1)
     if flat.size == 0:
         return OperandStats(True, 0, 0, 0, 0, 0, math.inf, 0.0)
-    finite, count, bits, min_exp, max_exp, lsb, min_abs, max_abs = _stats_kernel(flat)
+    top, count, bits, lsb, smallest, largest = _stats_kernel(flat)
+    finite = top < _INF_BITS
     if count == 0:
         return OperandStats(bool(finite), 0, 0, 0, 0, 0, math.inf, 0.0)
-    return OperandStats(bool(finite), int(count), int(bits), int(min_exp), int(max_exp), int(lsb), float(min_abs),
-                        float(max_abs))  # fmt: skip
+    min_exp = _element_facts(np.uint64(smallest))[0]  # the exponent grows with the magnitude's encoding
+    max_exp = _element_facts(np.uint64(largest))[0]
+    return OperandStats(bool(finite), int(count), int(bits), int(min_exp), int(max_exp), int(lsb),
+                        float(np.uint64(smallest).view(np.float64)), float(np.uint64(largest).view(np.float64)))
 
 
 def operand_stats_reference(values: list[float]) -> OperandStats:

@@ -190,3 +190,16 @@ def test_matmul_takes_the_float32_lanes(monkeypatch: pytest.MonkeyPatch) -> None
     assert len(calls) == 3
     assert np.array_equal(lanes, float64_kernel)
     assert np.array_equal(fp16, ln.matmul(a, b, accumulator="fp16"))
+
+
+def test_float32_views_and_batches_broadcast() -> None:
+    """Non-contiguous float32 operands (a transposed view, a broadcast batch) go to the kernel as they are, and give
+    the float64 operands' result: the same values, the same product."""
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((3, 17, 40)).astype(np.float32)
+    b = rng.standard_normal((29, 40)).astype(np.float32).T  # (40, 29), a transposed view
+    lanes = ln.matmul(a, b, accumulator="bf16")
+    assert lanes.shape == (3, 17, 29)
+    expected = ln.matmul(a.astype(np.float64), np.ascontiguousarray(b, dtype=np.float64), accumulator="bf16")
+    assert np.array_equal(lanes, expected)
+    assert_same(lanes[1], matmul_reference(a[1], b, ln.MatmulSpec(accumulator="bf16")), a[1], "views")
