@@ -63,25 +63,28 @@ _NO_INDEX = np.empty(0, dtype=np.int64)
 _NO_BIAS = np.empty(0)
 _ROW_CHUNK = 16  # rows per chunk of the fused rule's round-robin over the threads
 _CHUNK_ELEMENTS = 1 << 17  # scores per chunk of rows: about 1 MiB of float64
+_LOWEST_KEY = np.int64(-(2**63))  # below every order key
+_DOUBLE_MAX = 1.7976931348623157e308
 _OCTAVES, _SPLIT = 64, 8  # mass rule: probabilities bucketed by binary exponent and 3 leading mantissa bits
 
 
 @njit(cache=True, nogil=True)
 def _row_max(z, valid, top, count, width):  # pragma: no cover - compiled
     """Per row: the largest valid z (0 if none), the number of valid entries, and one past the last valid
-    column (0 if none). Returns the number of valid entries that are NaN or +inf."""
+    column (0 if none). Returns the number of valid entries that are NaN or ±inf. Branch-free integer reductions
+    (the maximum over :func:`_order_key`), so the row runs on vector lanes."""
     bad = 0
     for r in range(z.shape[0]):
-        best, c, last = -np.inf, 0, 0
+        best, c, last = _LOWEST_KEY, 0, 0
+        z_row, valid_row = z[r], valid[r]  # 1-D rows: the loop vectorises
         for j in range(z.shape[1]):
-            if valid[r, j]:
-                c += 1
-                last = j + 1
-                if not math.isfinite(z[r, j]):
-                    bad += 1
-                elif z[r, j] > best:
-                    best = z[r, j]
-        top[r] = best if c > 0 else 0.0
+            v = valid_row[j]
+            x = np.float64(z_row[j])
+            c += v
+            last = max(last, j + 1 if v else 0)
+            bad += v * (np.int64(1) - np.int64(abs(x) <= _DOUBLE_MAX))
+            best = max(best, _order_key(x) if v else _LOWEST_KEY)
+        top[r] = np.int64(best ^ ((best >> 63) & _ORDER_MASK)).view(np.float64) if c > 0 else 0.0
         count[r] = c
         width[r] = last
     return bad
@@ -101,13 +104,15 @@ def valid_rows(z, allowed, start, stop, out):  # pragma: no cover - compiled
 @njit(cache=True, nogil=True)
 def _shifted_exp(z, top, width, e):  # pragma: no cover - compiled
     """``e[r, j] = exp(z[r, j] − top[r])`` up to the row's last valid column (:func:`fast_exp`, vectorised), 0
-    beyond it. Entries outside ``valid`` may hold anything (NaN included); they are computed and ignored."""
-    for r in range(z.shape[0]):
-        stop = width[r]
+    beyond it, for ``e``'s columns (``z`` whole C-contiguous rows, so the loop has unit stride and vectorises; a
+    column slice of ``z`` would not). Entries outside ``valid`` may hold anything (NaN included); they are
+    computed and ignored."""
+    for r in range(e.shape[0]):
+        stop, shift, z_row, e_row = width[r], top[r], z[r], e[r]  # 1-D rows: the loop vectorises
         for j in range(stop):
-            e[r, j] = fast_exp(z[r, j] - top[r])
-        for j in range(stop, z.shape[1]):
-            e[r, j] = 0.0
+            e_row[j] = fast_exp(z_row[j] - shift)
+        for j in range(stop, e.shape[1]):
+            e_row[j] = 0.0
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
@@ -292,7 +297,7 @@ def _chunks(
         columns = slice(0, int(width[:here].max(initial=0)))
         e = buffer[: here * columns.stop].reshape(here, columns.stop)
         if needs_exp:
-            _shifted_exp(z[part, columns], top[:here], width[:here], e)
+            _shifted_exp(z[part], top[:here], width[:here], e)
         yield part, columns, e, count[:here]
 
 
