@@ -62,7 +62,7 @@ from .accumulate import check_sum_format
 from .matmul_blocked import blocked_eligible, blocked_matmul
 from .matmul_fast import exact_product_kernel, register_kernel
 from .matmul_kernels import run_matmul_kernel
-from .matmul_lanes32 import lanes32_certified, lanes32_eligible, strict_rne_lanes32_kernel
+from .matmul_lanes32 import float32_rows, lanes32_certified, lanes32_eligible, strict_rne_lanes32_kernel
 from .matmul_split import (
     block_rne_kernel,
     range_certificate,
@@ -269,8 +269,7 @@ def _product(a: np.ndarray, b: np.ndarray, batch_shape: tuple[int, ...], spec: M
     float32_in = a_batches.dtype == np.float32  # both operands, or neither
     if path == "exact products" and spec.mode is RoundingMode.RNE and lanes32_eligible(a_stats, b_stats, acc) and (
             float32_in or (_float32_values(a_batches, a_stats) and _float32_values(b_batches, b_stats))):  # fmt: skip
-        a32 = np.ascontiguousarray(a_batches, dtype=np.float32)
-        b32 = np.ascontiguousarray(b_batches, dtype=np.float32)
+        a32, b32 = float32_rows(a_batches), float32_rows(b_batches)
         if dtype == np.float32 and spec.output is None:  # float32 holds the accumulator exactly
             out = np.empty((a_index.size, n_rows, n_cols), dtype=np.float32)
         certified = lanes32_certified(a_stats, b_stats, max_abs_row_sum(a32), max_abs_col_sum(b32), depth, acc)

@@ -47,7 +47,7 @@ from .matmul_split import _sum_bound
 from .operand_stats import OperandStats
 
 __all__ = ["fma32", "lanes32_update_reference", "lanes32_eligible", "lanes32_certified", "strict_rne_lanes32_kernel",
-           "MAX_LANES32_P"]  # fmt: skip
+           "MAX_LANES32_P", "float32_rows"]  # fmt: skip
 
 MAX_LANES32_P = 22
 _F32_MAX = float(np.finfo(np.float32).max)
@@ -260,3 +260,34 @@ def strict_rne_lanes32_kernel(a, b, a_index, b_index, out, acc_params, lower, ce
             for n in range(col_stop - col_start):
                 out[t, row_start + r, col_start + n] = result[r, n] if col_start + n <= edge else 0.0
     return scanned
+
+
+_BLOCK = 64  # a 64 × 64 block of float32 (16 KB) is read and written while it is in L1
+
+
+@njit(cache=True, parallel=True)
+def _blocked_copy(x, out):  # noqa: ANN001, ANN202
+    """``out[...] = x`` for 3-D arrays, block by block (an array whose last two axes are swapped, such as the
+    transposed weight of a logits product, is then read a cache line at a time instead of one value per line)."""
+    rows, cols = x.shape[1], x.shape[2]
+    row_blocks = (rows + _BLOCK - 1) // _BLOCK
+    col_blocks = (cols + _BLOCK - 1) // _BLOCK
+    for item in prange(x.shape[0] * row_blocks * col_blocks):
+        t = item // (row_blocks * col_blocks)
+        i0 = (item // col_blocks) % row_blocks * _BLOCK
+        j0 = item % col_blocks * _BLOCK
+        for i in range(i0, min(rows, i0 + _BLOCK)):
+            for j in range(j0, min(cols, j0 + _BLOCK)):
+                out[t, i, j] = x[t, i, j]
+
+
+def float32_rows(x: np.ndarray) -> np.ndarray:
+    """``x`` (3-D, float32 or float64 holding float32 values) as a C-contiguous float32 array: itself when it is
+    one, else a blocked parallel copy (numpy's copy of a transposed array walks it one cache line per value)."""
+    if x.dtype == np.float32 and x.flags.c_contiguous:
+        return x
+    if x.dtype != np.float32 or x.size < (1 << 16):
+        return np.ascontiguousarray(x, dtype=np.float32)
+    out = np.empty(x.shape, dtype=np.float32)
+    _blocked_copy(x, out)
+    return out

@@ -96,7 +96,8 @@ def _stats_kernel(flat):  # noqa: ANN001, ANN202 - Numba types these
 
 def operand_stats(x: np.ndarray) -> OperandStats:
     """The :class:`OperandStats` of a float32 or float64 array (one parallel Numba pass)."""
-    flat = np.ascontiguousarray(x).reshape(-1)
+    flat = np.ravel(x, order="K")  # a view for any contiguous layout (a transposed operand is not copied): the
+    # facts do not depend on the order
     if flat.size == 0:
         return OperandStats(True, 0, 0, 0, 0, 0, math.inf, 0.0)
     top, count, bits, lsb, smallest, largest = _stats_kernel(flat)

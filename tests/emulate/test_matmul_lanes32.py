@@ -16,6 +16,7 @@ import lampnum as ln
 from lampnum.emulate.matmul import lowered
 from lampnum.emulate.matmul_lanes32 import (
     MAX_LANES32_P,
+    float32_rows,
     lanes32_certified,
     lanes32_eligible,
     lanes32_update_reference,
@@ -203,3 +204,17 @@ def test_float32_views_and_batches_broadcast() -> None:
     expected = ln.matmul(a.astype(np.float64), np.ascontiguousarray(b, dtype=np.float64), accumulator="bf16")
     assert np.array_equal(lanes, expected)
     assert_same(lanes[1], matmul_reference(a[1], b, ln.MatmulSpec(accumulator="bf16")), a[1], "views")
+
+
+@pytest.mark.parametrize("make", [
+    lambda x: x,  # C-contiguous: returned as it is
+    lambda x: np.swapaxes(x, 1, 2),  # transposed matrices
+    lambda x: x[:, ::2, 1::3],  # strided
+    lambda x: np.swapaxes(x, 1, 2).astype(np.float64),  # float64 holding float32 values
+])  # fmt: skip
+def test_float32_rows_copies_any_layout(make: object) -> None:
+    rng = np.random.default_rng(4)
+    x = make(rng.standard_normal((3, 300, 301)).astype(np.float32))  # type: ignore[operator]
+    rows = float32_rows(x)
+    assert rows.dtype == np.float32 and rows.flags.c_contiguous
+    assert np.array_equal(rows, x.astype(np.float32))
