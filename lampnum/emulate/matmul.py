@@ -150,6 +150,13 @@ def _float32_valued(x: np.ndarray) -> bool:
     return bool(np.array_equal(narrow, x, equal_nan=True))
 
 
+def _holds_float32(fmt: Format) -> bool:
+    """Whether every float32 value (infinities and NaN included) is a value of ``fmt``, so that rounding a
+    float32 array to ``fmt`` is the identity in every mode (fp32 itself, fp64, any wider IEEE format)."""
+    return (fmt.p >= 24 and fmt.emax >= 127 and fmt.emin <= -126 and fmt.subnormals and fmt.emin - fmt.p + 1 <= -149
+            and fmt.specials == "ieee")  # fmt: skip
+
+
 def _as_operand(x: Any, name: str) -> np.ndarray:
     array = np.asarray(x)
     if array.dtype not in (np.float32, np.float64):
@@ -205,12 +212,14 @@ def matmul(a: Any, b: Any, spec: MatmulSpec | None = None, *, rng: np.random.Gen
     except ValueError:
         raise ValueError(f"matmul batch dimensions {a.shape[:-2]} and {b.shape[:-2]} do not broadcast") from None
     generator = resolve_rng(rng) if spec.mode.stochastic else None
-    if spec.input is None and a3.dtype == np.float32 and b3.dtype == np.float32:
-        a64, b64 = a3, b3  # float32 values; _product converts them only where a kernel needs float64
+    identity_input = spec.input is None or (_holds_float32(spec.input) and not spec.mode.stochastic)
+    if identity_input and a3.dtype == np.float32 and b3.dtype == np.float32:
+        a64, b64 = a3, b3  # float32 values, which the input rounding (if any) leaves as they are (stochastic
+        # modes still round, as that draws from the generator); _product converts them where a kernel needs float64
     else:
         a64 = np.asarray(a3, dtype=np.float64)
         b64 = np.asarray(b3, dtype=np.float64)
-    if spec.input is not None:
+    if spec.input is not None and a64.dtype == np.float64:
         a64 = round_to_format(a64, spec.input, spec.mode, rng=generator)
         b64 = round_to_format(b64, spec.input, spec.mode, rng=generator)
     banded = [False]  # set by the register and strict-rne paths, which write the zeros themselves

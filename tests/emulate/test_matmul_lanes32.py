@@ -218,3 +218,25 @@ def test_float32_rows_copies_any_layout(make: object) -> None:
     rows = float32_rows(x)
     assert rows.dtype == np.float32 and rows.flags.c_contiguous
     assert np.array_equal(rows, x.astype(np.float32))
+
+
+def test_fp32_input_rounding_of_float32_operands_is_skipped_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``input="fp32"`` leaves float32 operands as they are: the rounding is not run, and the result is the one
+    the specification gives (GPT-2's emulated policies set it)."""
+    rounded: list[int] = []
+    rounding = matmul_module.round_to_format
+
+    def spy(*args: object, **kwargs: object) -> np.ndarray:
+        rounded.append(1)
+        return rounding(*args, **kwargs)
+
+    monkeypatch.setattr(matmul_module, "round_to_format", spy)
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((5, 33)).astype(np.float32)
+    b = (rng.standard_normal((33, 7)) * 1e-3).astype(np.float32)
+    spec = ln.MatmulSpec(input="fp32", accumulator="bf16")
+    result = ln.matmul(a, b, spec)
+    assert not rounded
+    assert_same(result, matmul_reference(a, b, spec), a, "input fp32")
+    ln.matmul(a, b, input="bf16", accumulator="bf16")  # a narrower input format is rounded
+    assert rounded
