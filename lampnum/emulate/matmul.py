@@ -150,6 +150,16 @@ def _float32_valued(x: np.ndarray) -> bool:
     return bool(np.array_equal(narrow, x, equal_nan=True))
 
 
+def _round_operand(x: np.ndarray, fmt: Format, mode: RoundingMode, generator: np.random.Generator | None) -> np.ndarray:
+    """``x`` rounded to ``fmt``; a transposed operand (its last two axes swapped from a C-contiguous array, as a
+    weight ``w.T``) is rounded in its own memory order and transposed back, which saves a copy, in the
+    deterministic modes (rounding is elementwise; a stochastic mode's random bits go by C-order position)."""
+    swapped = np.swapaxes(x, -1, -2) if x.ndim >= 2 else x
+    if not mode.stochastic and not x.flags.c_contiguous and swapped.flags.c_contiguous:
+        return np.swapaxes(round_to_format(swapped, fmt, mode), -1, -2)
+    return round_to_format(x, fmt, mode, rng=generator)
+
+
 def _holds_float32(fmt: Format) -> bool:
     """Whether every float32 value (infinities and NaN included) is a value of ``fmt``, so that rounding a
     float32 array to ``fmt`` is the identity in every mode (fp32 itself, fp64, any wider IEEE format)."""
@@ -220,8 +230,8 @@ def matmul(a: Any, b: Any, spec: MatmulSpec | None = None, *, rng: np.random.Gen
         a64 = np.asarray(a3, dtype=np.float64)
         b64 = np.asarray(b3, dtype=np.float64)
     if spec.input is not None and a64.dtype == np.float64:
-        a64 = round_to_format(a64, spec.input, spec.mode, rng=generator)
-        b64 = round_to_format(b64, spec.input, spec.mode, rng=generator)
+        a64 = _round_operand(a64, spec.input, spec.mode, generator)
+        b64 = _round_operand(b64, spec.input, spec.mode, generator)
     banded = [False]  # set by the register and strict-rne paths, which write the zeros themselves
     result = _product(a64, b64, batch_shape, spec, generator, dtype, lower, banded)
     if lower is not None and not banded[0]:  # the other paths computed every entry

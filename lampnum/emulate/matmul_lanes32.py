@@ -267,8 +267,9 @@ _BLOCK = 64  # a 64 × 64 block of float32 (16 KB) is read and written while it 
 
 @njit(cache=True, parallel=True)
 def _blocked_copy(x, out):  # noqa: ANN001, ANN202
-    """``out[...] = x`` for 3-D arrays, block by block (an array whose last two axes are swapped, such as the
-    transposed weight of a logits product, is then read a cache line at a time instead of one value per line)."""
+    """``out[...] = x`` for 3-D arrays (float64 holding float32 values into float32: exact), block by block: an
+    array whose last two axes are swapped, such as the transposed weight of a logits product, is then read a
+    cache line at a time instead of one value per line."""
     rows, cols = x.shape[1], x.shape[2]
     row_blocks = (rows + _BLOCK - 1) // _BLOCK
     col_blocks = (cols + _BLOCK - 1) // _BLOCK
@@ -286,7 +287,7 @@ def float32_rows(x: np.ndarray) -> np.ndarray:
     one, else a blocked parallel copy (numpy's copy of a transposed array walks it one cache line per value)."""
     if x.dtype == np.float32 and x.flags.c_contiguous:
         return x
-    if x.dtype != np.float32 or x.size < (1 << 16):
+    if x.flags.c_contiguous or x.size < (1 << 16):
         return np.ascontiguousarray(x, dtype=np.float32)
     out = np.empty(x.shape, dtype=np.float32)
     _blocked_copy(x, out)

@@ -240,3 +240,18 @@ def test_fp32_input_rounding_of_float32_operands_is_skipped_exactly(monkeypatch:
     assert_same(result, matmul_reference(a, b, spec), a, "input fp32")
     ln.matmul(a, b, input="bf16", accumulator="bf16")  # a narrower input format is rounded
     assert rounded
+
+
+@pytest.mark.parametrize("mode", ["rne", "rtz", "sr"])
+def test_a_transposed_float64_operand_rounds_like_its_copy(mode: str) -> None:
+    """The input rounding of a transposed operand runs in its own memory order (deterministic modes) or on a
+    C-order copy (stochastic: random bits go by C-order position): either way the product is that of the
+    contiguous copy, and the specification's."""
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((6, 300))
+    w = rng.standard_normal((70, 300))  # a weight, used as w.T
+    spec = ln.MatmulSpec(input="bf16", accumulator="bf16", mode=mode)
+    transposed = ln.matmul(a, w.T, spec, rng=3)
+    assert np.array_equal(transposed, ln.matmul(a, np.ascontiguousarray(w.T), spec, rng=3))
+    if mode != "sr":
+        assert_same(transposed[:2], matmul_reference(a[:2], w.T, spec), a[:2], f"transposed {mode}")
