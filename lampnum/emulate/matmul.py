@@ -190,8 +190,13 @@ def matmul(a: Any, b: Any, spec: MatmulSpec | None = None, *, rng: np.random.Gen
 
     ``lower``: compute only the entries ``(i, j)`` with ``j − i <= lower`` of each ``M × N`` result, the others are
     0 (``lower = N − M`` is a causal attention product ``q kᵀ``, whose masked entries the softmax never reads). The
-    fp32-register path skips the work above the band (about half of a square causal product); the other paths
-    compute every entry and zero the rest. Needs 2-D (or batched) operands.
+    fp32-register and strict round-to-nearest paths (float64 and float32 lanes) skip the work above the band (about
+    half of a square causal product); the other paths compute every entry and zero the rest. Needs 2-D (or
+    batched) operands.
+
+    float32 operands whose input rounding is the identity (no ``input``, or ``input="fp32"`` outside the stochastic
+    modes) reach the float32-lane kernel without a float64 copy; a transposed operand (a weight ``w.T``) is
+    rounded in its own memory order and copied to rows block by block.
 
     >>> import lampnum as ln, numpy as np
     >>> a = np.full((1, 4096), 1.0, dtype=np.float32); b = np.full((4096, 1), 1.0, dtype=np.float32)

@@ -24,7 +24,12 @@ vector operations per update on eight float32 lanes (AVX2 width), against four l
 The *certificate* (:func:`lanes32_certified`) is that of :func:`lampnum.emulate.matmul_split.range_certificate` with
 float32 in place of float64: operands finite and float32 values, every nonzero partial sum at least ``2^emin`` with
 ``emin >= -126`` (so ``t`` is a normal float32 number and carries 24 bits), and the bound on every partial sum below
-the accumulator's largest value and ``C·bound`` below float32's. Without it the float64 kernels run.
+the accumulator's largest value and ``C·bound`` below float32's. Without it (fp16 accumulators of typical float32
+data, whose partial sums can cancel into fp16's subnormal range; overflow) the *checked* loop runs on any finite
+float32 operands (:func:`lanes32_eligible`): per group of rows it also tracks the smallest nonzero ``|t|`` and the
+largest ``|hi|`` (integer minimum and maximum of their encodings), so that ``0 < |t| < 2^emin`` (where ``t`` may be
+a float32 subnormal) and ``|hi| > max`` (overflow to inf, NaN or saturation; ``C·t`` overflowing makes ``hi`` NaN)
+are redone exactly as midpoints are. A NaN or infinite accumulator stays flagged and is carried by ``round_sum``.
 
 Loop order: each element is accumulated with k increasing, as everywhere, so the result does not depend on the tile
 order; here tiles sharing a column panel of B are consecutive, so each thread keeps its panel in L2. Pure-Python
