@@ -248,7 +248,7 @@ class AttentionScores:
         ia = np.ascontiguousarray(_operand_batch(leads, batch, q.shape[:-2]), dtype=np.int64)
         ib = np.ascontiguousarray(_operand_batch(leads, batch, k.shape[:-2]), dtype=np.int64)
         rows = scores.reshape(-1, n)
-        mask, selected, valid = kernels.fused_select_recompute(
+        mask, selected, valid, _ = kernels.fused_select_recompute(
             config.rule, rows, np.ascontiguousarray(allowed), float(config.tau or 0.0), float(config.length_ref or
             DEFAULT_LENGTH_REF), a3, bt3, ia, ib, factor, mu=int(config.mu or 0))  # fmt: skip
         return LampResult(values=scores, mask=mask.reshape(scores.shape), selected=selected, valid=valid,

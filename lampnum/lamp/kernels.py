@@ -18,8 +18,11 @@ blocks of rows on a thread pool (one Numba parallel launch per cache-sized chunk
 machine), except on the hot path of a forward pass: the fused threshold rules and the two recompute passes run
 their row blocks in *one* Numba parallel launch each (:func:`_fused_blocks`, :func:`masked_invalid_blocks`,
 :func:`dots_masked_blocks`), so that the OpenMP threads of the score product just before, still spinning, do
-the work rather than compete with a second pool for the cores. They compile lazily on first use
-(``cache=True``).
+the work rather than compete with a second pool for the cores. For float32 scores the fused threshold rules first
+decide each row from float32 exponentials and prove every decision against this float64 arithmetic
+(:mod:`lampnum.lamp.screen32`); a row with an unproved decision runs the float64 path, so the masks do not
+depend on it. They compile lazily on first use (``cache=True``; Numba's cache of a kernel does not notice a change
+in a module it inlines from, such as :mod:`lampnum.lamp.screen32`: clear ``__pycache__`` after editing one).
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 
 from . import rules
+from .dot_lanes import dot_lanes, dot_lanes_reference
 from .fast_exp import fast_exp
+from .screen32 import LOWEST_TAU, decide_relaxed_row32, decide_threshold_row32, key_value32, row_pass32
 
 __all__ = [
     "row_rule",
@@ -362,7 +367,7 @@ def _order_key(value):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref, mu, start, stop, out, a, bt, ia,
-                ib, scale, target, totals):  # pragma: no cover
+                ib, scale, target, totals, screen):  # pragma: no cover
     """The threshold rules with probabilities computed here, one row at a time in L1-sized buffers (row
     maximum, exponentials, sum, indicators, comparison), for rows ``start <= r < stop``: the same arithmetic as
     the chunked path (:func:`_chunks`, :func:`_indicator`). Entry (r, j) is valid when ``allowed[r mod M, j]``
@@ -376,15 +381,19 @@ def _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref
     With operands ``a`` (A, M, K) and ``bt`` (B, N, K) (not empty), each row's selected scores are then
     recomputed into ``target`` (``z`` itself, writable),
     ``target[r, j] = scale·Σ_k a[ia[lead], i, k]·bt[ib[lead], j, k]`` (``r = lead·M + i``; the
-    arithmetic of :func:`dots_masked`, eight dot products side by side), while the row is still in cache: the
+    arithmetic of :func:`dots_masked`), while the row is still in cache: the
     decisions read the row's copy ``clean``, so a correction never feeds another decision. ``totals`` gets
-    (selected, valid) entries of the rows.
+    (selected, valid) entries of the rows and the number of rows the screening (below) sent to the float64 path.
 
     STRICT and BOUND skip the division ``s = e/Σe`` where a cheap bound proves the entry unselected: with
     ``w`` the weight (``|z|`` or ``β``) and ``c = RN(RN(2e)·RN(1/Σe))·w``, the computed indicator is at most
     ``c(1 + 2^-48)`` (each of the at most six roundings between them moves a value by a factor within
     ``1 ± 2^-53``, and ``RN(1 − s) <= 1``), so ``c <= τ(1 − 2^-46)`` rules the entry out; exponentials below
-    2^-900 (where relative bounds fail near underflow) always take the exact test."""
+    2^-900 (where relative bounds fail near underflow) always take the exact test.
+
+    ``screen`` (float32 ``z``; STRICT, BOUND or RELAXED; ``τ >= 2^-100`` for the first two): each row is first
+    decided from float32 exponentials, every decision proved to be this float64 computation's
+    (:mod:`lampnum.lamp.screen32`); a row with a decision it cannot prove runs the float64 path."""
     n = z.shape[1]
     period = allowed.shape[0]
     clean = np.empty(n)  # the row's valid finite scores, −inf elsewhere
@@ -398,33 +407,59 @@ def _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref
     bad = 0
     recompute = a.shape[0] > 0
     m = a.shape[1] if recompute else 1
-    columns = np.empty(n + _GROUP, dtype=np.int64)
+    columns = np.empty(n + 1, dtype=np.int64)
     a_row = np.empty(a.shape[2])
-    acc = np.empty(_GROUP)
     best_values = np.empty(max(min(mu, n), 1))
     best_columns = np.empty(max(min(mu, n), 1), dtype=np.int64)
+    clean32 = np.empty(n if screen else 0, dtype=np.float32)
+    e32 = np.empty(n if screen else 0, dtype=np.float32)
+    ind32 = np.empty(n if screen else 0, dtype=np.float32)
+    tiny = np.empty(n if screen else 0, dtype=np.bool_)
     for r in range(start, stop):
         mask_row = allowed[r % period]
         reach = span[r % period]
-        count, row_bad, top_key = 0, 0, lowest_key
-        for j in range(reach):  # branch-free, so it vectorises
-            value = np.float64(z[r, j])
-            good = mask_row[j] & (value != -np.inf)
-            ok[j] = good
-            finite = abs(value) <= 1.7976931348623157e308
-            count += good
-            row_bad += good & (not finite)
-            kept = value if good & finite else -np.inf
-            clean[j] = kept
-            top_key = max(top_key, _order_key(kept))
+        if screen:
+            count, row_bad, top_key32 = row_pass32(z[r], mask_row, reach, ok, clean32)
+        else:
+            count, row_bad, top_key = 0, 0, lowest_key
+            for j in range(reach):  # branch-free, so it vectorises
+                value = np.float64(z[r, j])
+                good = mask_row[j] & (value != -np.inf)
+                ok[j] = good
+                finite = abs(value) <= 1.7976931348623157e308
+                count += good
+                row_bad += good & (not finite)
+                kept = value if good & finite else -np.inf
+                clean[j] = kept
+                top_key = max(top_key, _order_key(kept))
         bad += row_bad
         totals[1] += count
         if count == 0 or row_bad:
             continue
-        top = np.int64(_order_key(np.int64(top_key).view(np.float64))).view(np.float64)
         width = reach  # one past the last valid column (a 64-bit integer max does not vectorise on AVX2)
         while width > 0 and not ok[width - 1]:
             width -= 1
+        if screen:
+            top32 = key_value32(top_key32)
+            if kind == RELAXED:
+                proved = decide_relaxed_row32(length, r, width, count, clean32, top32, ok, tau, length_ref, e32,
+                                              tiny, ind32, out)  # fmt: skip
+            else:
+                proved = decide_threshold_row32(kind, r, width, count, clean32, top32, ok, bound, tau, e32, tiny,
+                                                candidate, words, out)  # fmt: skip
+            if proved:
+                if recompute:
+                    found = _selected_columns(out[r], columns)
+                    totals[0] += found
+                    if found > 0:
+                        _recompute_row(r, m, found, columns, a, bt, ia, ib, scale, _NO_BIAS, a_row, target)
+                continue
+            totals[2] += 1
+            for j in range(width):  # the float64 path, from the same scores
+                clean[j] = np.float64(clean32[j])
+            top = np.float64(top32)
+        else:
+            top = np.int64(_order_key(np.int64(top_key).view(np.float64))).view(np.float64)
         for j in range(width):
             e[j] = fast_exp(clean[j] - top)  # exp(−inf) = 0 on the entries that are not valid
         if kind == RELAXED:
@@ -453,7 +488,7 @@ def _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref
             found = _selected_columns(out[r], columns)
             totals[0] += found
             if found > 0:
-                _recompute_row(r, m, found, columns, a, bt, ia, ib, scale, _NO_BIAS, a_row, acc, target)
+                _recompute_row(r, m, found, columns, a, bt, ia, ib, scale, _NO_BIAS, a_row, target)
     return bad
 
 
@@ -520,31 +555,25 @@ def _threshold_row(kind, r, width, e, clean, ok, bound, tau, tau_low, candidate,
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _recompute_row(r, m, found, columns, a, bt, ia, ib, scale, bias, a_row, acc, target):  # pragma: no cover
+def _recompute_row(r, m, found, columns, a, bt, ia, ib, scale, bias, a_row, target):  # pragma: no cover
     """``target[r, j] = scale·(a row · bt row j) (+ bias[j] when ``bias`` is not empty)`` for the ``found``
-    selected columns ``j`` in ``columns`` (the arithmetic of :func:`dots_masked`, which calls this too)."""
+    selected columns ``j`` in ``columns`` (the arithmetic of :func:`dots_masked`, which calls this too): the row of
+    ``a`` converted to float64 once, each dot product by :func:`lampnum.lamp.dot_lanes.dot_lanes`."""
     lead = r // m
     i = r - lead * m
     x, y = ia[lead], ib[lead]
     for k in range(a.shape[2]):
         a_row[k] = np.float64(a[x, i, k])
-    for t in range(found, found + _GROUP):  # a partial last group repeats the row's last column
-        columns[t] = columns[found - 1]
     b_mat = bt[y]
     has_bias = bias.shape[0] > 0
-    for g in range(0, found, _GROUP):
-        if found - g > _GROUP // 2:
-            _dot_group(a_row, b_mat, columns, g, acc)
-        else:  # a short last group: four lanes
-            _dot_group4(a_row, b_mat, columns, g, acc)
-        for lane in range(min(_GROUP, found - g)):
-            j = columns[g + lane]
-            total = acc[lane]
-            if scale != 1.0:
-                total *= scale
-            if has_bias:
-                total += bias[j]
-            target[r, j] = total
+    for t in range(found):
+        j = columns[t]
+        total = dot_lanes(a_row, b_mat, j)
+        if scale != 1.0:
+            total *= scale
+        if has_bias:
+            total += bias[j]
+        target[r, j] = total
 
 
 def spans(allowed: np.ndarray) -> np.ndarray:
@@ -562,20 +591,21 @@ def parallel_blocks(rows: int, smallest: int = 64) -> int:
 
 @njit(cache=True, parallel=True)
 def _fused_blocks(kind, relative, length, z, allowed, span, bound, tau, length_ref, mu, blocks, out, a, bt, ia,
-                  ib, scale, target):  # pragma: no cover
+                  ib, scale, target, screen):  # pragma: no cover
     """:func:`_fused_rows` on ``blocks`` contiguous row blocks in one Numba parallel launch: the threads of the
     score product that ran just before (Numba's pool, still spinning) take the work, instead of competing with a
-    second pool for the cores. Returns (the number of valid NaN or +inf scores, selected, valid entries)."""
+    second pool for the cores. Returns (the number of valid NaN or +inf scores, selected, valid entries, rows the
+    screening did not prove)."""
     rows = z.shape[0]
     bad = np.zeros(blocks, dtype=np.int64)
-    totals = np.zeros((blocks, 2), dtype=np.int64)
+    totals = np.zeros((blocks, 3), dtype=np.int64)
     chunks = (rows + _ROW_CHUNK - 1) // _ROW_CHUNK
     for block in prange(blocks):  # block b takes chunks b, b + blocks, …: rows of every cost (causal lengths,
         for chunk in range(block, chunks, blocks):  # heads with more selected entries) on every thread
             bad[block] += _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref, mu,
                                       chunk * _ROW_CHUNK, min(rows, (chunk + 1) * _ROW_CHUNK), out, a, bt, ia, ib,
-                                      scale, target, totals[block])  # fmt: skip
-    return bad.sum(), totals[:, 0].sum(), totals[:, 1].sum()
+                                      scale, target, totals[block], screen)  # fmt: skip
+    return bad.sum(), totals[:, 0].sum(), totals[:, 1].sum(), totals[:, 2].sum()
 
 
 @njit(cache=True, parallel=True)
@@ -607,32 +637,36 @@ def out_of_range_on_valid(values, z, allowed, span, low, high, blocks):  # pragm
 
 
 def fused_rule(rule: str, z: np.ndarray, allowed: np.ndarray, bound: np.ndarray | None, tau: float,
-               length_ref: float, mu: int = 0) -> np.ndarray:  # fmt: skip
+               length_ref: float, mu: int = 0, screening: bool = True) -> np.ndarray:  # fmt: skip
     """The mask of "strict", "bound", "relaxed", "length" or "top_mu" (strict indicator, ``mu``) with the
     softmax computed here, on C-contiguous (R, n) ``z`` (float64 or float32) and float64 ``bound`` and a
     boolean ``allowed`` (M, n) repeated over the rows (see :func:`_fused_rows`): no score-sized temporary but
-    the mask itself."""
+    the mask itself. ``screening``: see :func:`fused_select_recompute`."""
     return fused_select_recompute(rule, z, allowed, tau, length_ref, _NO_OPERAND, _NO_OPERAND, _NO_INDEX,
-                                  _NO_INDEX, 1.0, bound=bound, mu=mu)[0]  # fmt: skip
+                                  _NO_INDEX, 1.0, bound=bound, mu=mu, screening=screening)[0]  # fmt: skip
 
 
 def fused_select_recompute(rule: str, z: np.ndarray, allowed: np.ndarray, tau: float, length_ref: float,
                            a: np.ndarray, bt: np.ndarray, ia: np.ndarray, ib: np.ndarray, scale: float, *,
-                           bound: np.ndarray | None = None, mu: int = 0) -> tuple[np.ndarray, int, int]:  # fmt: skip
+                           bound: np.ndarray | None = None, mu: int = 0,
+                           screening: bool = True) -> tuple[np.ndarray, int, int, int]:  # fmt: skip
     """:func:`fused_rule` that also recomputes each row's selected scores in ``z`` itself (C-contiguous (R, n),
     float64 or float32: one rounding), row by row while the row is in cache (see :func:`_fused_rows`), when
     ``a`` (A, M, K) and ``bt`` (B, N, K) are not empty (C-contiguous float arrays; ``ia``/``ib`` the operand of
-    each leading index ``r // M``): (mask, selected, valid)."""
+    each leading index ``r // M``): (mask, selected, valid, unproved rows). ``screening=False`` turns off the
+    float32 screening of float32 scores (:mod:`lampnum.lamp.screen32`; the mask is the same either way: the tests
+    compare them)."""
     out = np.zeros(z.shape, dtype=bool)
     kind = {"strict": STRICT, "bound": BOUND, "relaxed": RELAXED, "length": RELAXED, "top_mu": _TOP}[rule]
     beta = _ABSENT if bound is None else bound
     target = z if a.shape[0] > 0 else _ABSENT
-    bad, selected, valid = _fused_blocks(kind, rule in ("relaxed", "length"), rule == "length", z, allowed,
+    screen = screening and z.dtype == np.float32 and (kind == RELAXED or (kind != _TOP and tau >= LOWEST_TAU))
+    bad, selected, valid, unproved = _fused_blocks(kind, rule in ("relaxed", "length"), rule == "length", z, allowed,
                                          spans(allowed), beta, tau, length_ref, int(mu), parallel_blocks(z.shape[0]),
-                                         out, a, bt, ia, ib, scale, target)  # fmt: skip
+                                         out, a, bt, ia, ib, scale, target, bool(screen))  # fmt: skip
     if bad:
         raise nonfinite_scores(int(bad))
-    return out, int(selected), int(valid)
+    return out, int(selected), int(valid), int(unproved)
 
 
 def row_rule(
@@ -798,16 +832,10 @@ def top_rows(key: np.ndarray, valid: np.ndarray, counts: np.ndarray) -> np.ndarr
 
 @njit(cache=True, nogil=True)
 def dots_at(a, bt, ia, ib, i, j, out):  # pragma: no cover - compiled
-    """``out[t] = Σ_k a[ia[t], i[t], k]·bt[ib[t], j[t], k]`` in float64, summed in order of increasing k."""
+    """``out[t] = Σ_k a[ia[t], i[t], k]·bt[ib[t], j[t], k]`` in float64 (``a`` float64, both C-contiguous), in
+    the eight-lane order of :func:`lampnum.lamp.dot_lanes.dot_lanes`."""
     for t in range(out.shape[0]):
-        acc = 0.0
-        x, y, p, q = ia[t], ib[t], i[t], j[t]
-        for k in range(a.shape[2]):
-            acc += np.float64(a[x, p, k]) * np.float64(bt[y, q, k])
-        out[t] = acc
-
-
-_GROUP = 8  # selected dot products of a row computed side by side (:func:`_dot_group`)
+        out[t] = dot_lanes(a[ia[t], i[t]], bt[ib[t]], j[t])
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -852,58 +880,19 @@ def masked_invalid(mask, values, allowed, start, stop):  # pragma: no cover - co
 @njit(cache=True, nogil=True)
 def dots_masked(a, bt, ia, ib, mask, scale, bias, values, start, stop):  # pragma: no cover - compiled
     """Rows ``start <= r < stop`` of the (R, N) views of ``mask`` and ``values`` (``r = lead·M + i``, ``a`` (A, M,
-    K), ``bt`` (B, N, K)): ``values[r, j] = Σ_k a[ia[lead], i, k]·bt[ib[lead], j, k]`` where ``mask[r, j]``, summed
-    in float64 in order of increasing k (:func:`dots_at`'s arithmetic), times ``scale`` when it is not 1, plus
-    ``bias[j]`` when ``bias`` is not empty, stored in ``values``' dtype (one rounding for float32). Every entry of a
-    row's selected dot products shares the row of ``a``: no index arrays of the selected entries are built.
-
-    A row's selected columns are found eight mask entries at a time (:func:`_selected_columns`) and their dot
-    products computed :data:`_GROUP` at a time, k outermost: each keeps its own sequential sum (the same
-    operations in the same order as one at a time), and the group's independent additions overlap instead of
-    waiting on one chain."""
+    K), ``bt`` (B, N, K), C-contiguous): ``values[r, j] = Σ_k a[ia[lead], i, k]·bt[ib[lead], j, k]`` where
+    ``mask[r, j]``, in float64 in the eight-lane order of :func:`lampnum.lamp.dot_lanes.dot_lanes` (:func:`dots_at`'s
+    arithmetic), times ``scale`` when it is not 1, plus ``bias[j]`` when ``bias`` is not empty, stored in
+    ``values``' dtype (one rounding for float32). Every entry of a row's selected dot products shares the row of
+    ``a`` (converted to float64 once): no index arrays of the selected entries are built; a row's selected columns
+    are found eight mask entries at a time (:func:`_selected_columns`)."""
     m, depth = a.shape[1], a.shape[2]
-    columns = np.empty(mask.shape[1] + _GROUP, dtype=np.int64)
+    columns = np.empty(mask.shape[1] + 1, dtype=np.int64)
     a_row = np.empty(depth)
-    acc = np.empty(_GROUP)
     for r in range(start, stop):
         found = _selected_columns(mask[r], columns)
         if found > 0:
-            _recompute_row(r, m, found, columns, a, bt, ia, ib, scale, bias, a_row, acc, values)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _dot_group(a_row, b_mat, columns, g, acc):  # pragma: no cover - compiled
-    """``acc[l] = Σ_k a_row[k]·b_mat[columns[g + l], k]`` for the eight lanes l, each in float64 in order of
-    increasing k; the eight sums are scalars of one loop (registers, not memory), their chains independent."""
-    c0, c1, c2, c3 = columns[g], columns[g + 1], columns[g + 2], columns[g + 3]
-    c4, c5, c6, c7 = columns[g + 4], columns[g + 5], columns[g + 6], columns[g + 7]
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
-    for k in range(a_row.shape[0]):
-        a_value = a_row[k]
-        s0 += a_value * np.float64(b_mat[c0, k])
-        s1 += a_value * np.float64(b_mat[c1, k])
-        s2 += a_value * np.float64(b_mat[c2, k])
-        s3 += a_value * np.float64(b_mat[c3, k])
-        s4 += a_value * np.float64(b_mat[c4, k])
-        s5 += a_value * np.float64(b_mat[c5, k])
-        s6 += a_value * np.float64(b_mat[c6, k])
-        s7 += a_value * np.float64(b_mat[c7, k])
-    acc[0], acc[1], acc[2], acc[3] = s0, s1, s2, s3
-    acc[4], acc[5], acc[6], acc[7] = s4, s5, s6, s7
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _dot_group4(a_row, b_mat, columns, g, acc):  # pragma: no cover - compiled
-    """:func:`_dot_group` on four lanes (``acc[:4]``)."""
-    c0, c1, c2, c3 = columns[g], columns[g + 1], columns[g + 2], columns[g + 3]
-    s0 = s1 = s2 = s3 = 0.0
-    for k in range(a_row.shape[0]):
-        a_value = a_row[k]
-        s0 += a_value * np.float64(b_mat[c0, k])
-        s1 += a_value * np.float64(b_mat[c1, k])
-        s2 += a_value * np.float64(b_mat[c2, k])
-        s3 += a_value * np.float64(b_mat[c3, k])
-    acc[0], acc[1], acc[2], acc[3] = s0, s1, s2, s3
+            _recompute_row(r, m, found, columns, a, bt, ia, ib, scale, bias, a_row, values)
 
 
 @njit(cache=True, parallel=True)
@@ -934,9 +923,7 @@ def dots_masked_reference(a, bt, ia, ib, mask, scale, bias, values):  # type: ig
         x, y = ia[lead], ib[lead]
         for j in range(mask.shape[1]):
             if mask[r, j]:
-                acc = 0.0
-                for k in range(depth):
-                    acc += float(a[x, i, k]) * float(bt[y, j, k])
+                acc = dot_lanes_reference(a[x, i, :depth], bt[y, j, :depth])
                 if scale != 1.0:
                     acc *= scale
                 if len(bias) > 0:

@@ -10,10 +10,10 @@ size of the product.
 High precision (``high``):
 
 - ``None`` (default): float64. Each product of two float32 (or narrower) values is exact in float64 (24 + 24
-  <= 53 significant bits); only the float64 summation (sequential, k increasing) rounds, which is
-  ``<= γ_{K−1}`` ``Σ|a_k b_k|`` (about ``1.4·10⁻¹⁴`` relative for K = 64): negligible beside any low-precision
-  error being corrected. Operands that are float64 values with more than 26 significant bits get rounded
-  products (still float64 accuracy).
+  <= 53 significant bits); only the float64 summation rounds (eight lanes by k mod 8, then pairwise:
+  :mod:`lampnum.lamp.dot_lanes`), within ``γ_{⌈K/8⌉+3}`` ``Σ|a_k b_k|`` (about ``1.2·10⁻¹⁵`` relative for
+  K = 64): negligible beside any low-precision error being corrected. Operands that are float64 values with
+  more than 26 significant bits get rounded products (still float64 accuracy).
 - a :class:`~lampnum.MatmulSpec`: the gathered rows go through ``lampnum.matmul`` as one batched ``(n, 1, K) @
   (n, K, 1)`` product, so each component is computed exactly as that accumulation model computes it.
 

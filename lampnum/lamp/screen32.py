@@ -1,0 +1,209 @@
+"""The float32 screening pass of the fused threshold rules: decide a row from float32 exponentials, and prove it.
+
+The fused rules (:func:`lampnum.lamp.kernels._fused_rows`) spend most of their time on ``exp(z − max)`` of every
+valid score, in float64. For float32 scores (what a forward pass holds) a row is first decided here from
+:func:`lampnum.lamp.fast_exp32.exp32` (eight SIMD lanes instead of four, half the memory traffic). Each decision is
+*proved* to be the one the float64 computation makes; where one cannot be proved, the row goes to the float64 path,
+so the mask is exactly the float64 path's, bit for bit. Proofs fail only for entries whose indicator lies within
+about ``10^-5`` relative of its threshold (or in the degenerate cases listed below): on attention scores, well
+under one row in a thousand.
+
+Error bounds (``u = 2^-53``; ``γ_n = nu/(1 − nu)``, Higham, *Accuracy and Stability of Numerical Algorithms*,
+2nd ed., Lemma 3.1; ``E_j`` the exact ``e^{z_j − m}``, ``S = Σ E_j`` over the valid entries, ``n`` the row's width):
+
+- a screening exponential ``e_j = exp32(fl32(z_j − m))`` is ``E_j(1 + θ_j)``, ``|θ_j| <= η =`` :data:`SCREEN_ERROR`
+  ``= 2^-17``, for ``z_j − m >= -80``: the polynomial's ``2^-22`` (:data:`~lampnum.lamp.fast_exp32.EXP32_ERROR`,
+  checked for every float32 input), the float32 subtraction's ``80·2^-24`` and one further float32 rounding
+  (``2^-24``) sum to ``5.1·10^-6 < η``. Entries below -80 (*tiny*: ``E_j < 2^-115``) get ``e_j = 0``;
+- their float64 sum ``S_a`` (any order) is ``S`` within ``η + γ_n + n·2^-115``; ``S >= 1`` (the maximum);
+- the float64 path's own values: ``fast_exp`` within 2 ulp of ``e^x`` at an argument rounded by at most
+  ``80u``, its sum within ``γ_n``, and ``1 − p`` rounded, which costs ``u·p/(1 − p)`` relative.
+
+Strict and bound rules (indicator ``I = 2p(1 − p)w``, selected when ``I > τ``; ``w = |z|`` or ``β``):
+
+- *prefilter*: ``c = 2e_j·(1/S_a)·w`` bounds the float64 path's indicator from above within a factor
+  ``1 + 2^-13`` (``1 − p <= 1``), so ``c <= τ(1 − 2^-12)`` proves "not selected" (a tiny entry: when
+  ``2^-113·w <= τ(1 − 2^-12)``);
+- *survivors* (a few percent): ``I_a = 2(e_j/S_a)(O_a/S_a)w`` with ``O_a = S_a − e_j`` (no cancellation in
+  ``1 − p``) is within ``Δ = 2(4η + (1 + ρ)(2γ_n + 2^-40))`` relative of the float64 path's indicator, ``ρ = S_a/O_a``
+  (the factor 2 covers the second-order terms, for ``Δ <= 2^-10``). ``I_a(1 − Δ) > τ`` proves "selected",
+  ``I_a(1 + Δ) <= τ`` proves "not". A tiny survivor, ``O_a <= 0``, a non-finite ``w`` or ``Δ > 2^-10`` proves
+  nothing.
+
+Relaxed and length rules (``v = |z|e``, selected when ``v > t·max v``, ``t`` the row's threshold): ``v_a =
+fl32(|z|e_j)`` and the row maximum are each within ``η`` of the exact ones, the float64 path's within ``2^-45``,
+so with ``Δ = 2(2η + 2^-40)`` a ``v_a`` above ``fl32(L(1 + 2Δ))`` is selected and one at most ``fl32(L(1 − 2Δ))``
+is not (``L = t·max v_a``; those float32 roundings stay inside the factor ``1 ± Δ``). Nothing is proved when ``L``
+lies outside ``[2^-90, 2^100]`` (an underflowing product or an overflowing threshold), or when a tiny entry's
+``|z|·2^-115`` comes within that factor of ``L``.
+
+The callers run this for float32 scores and thresholds ``τ >= 2^-100`` (:data:`LOWEST_TAU`); top_mu, the mass rule
+and float64 scores take the float64 path.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .fast_exp32 import EXP32_LOWEST, exp32
+
+__all__ = ["SCREEN_ERROR", "LOWEST_TAU", "row_pass32", "decide_threshold_row32", "decide_relaxed_row32"]
+
+STRICT, BOUND = 0, 1  # the kinds of lampnum.lamp.kernels (relaxed has its own function here)
+
+#: Relative error bound η of one screening exponential (see the module docstring).
+SCREEN_ERROR = 2.0**-17
+#: The smallest threshold τ the strict and bound screening takes (below it, products may underflow).
+LOWEST_TAU = 2.0**-100
+
+_LOWEST32 = np.float32(EXP32_LOWEST)
+_ZERO32 = np.float32(0.0)
+_NEG_INF32 = np.float32(-np.inf)
+_FLOAT32_MAX = np.float32(np.finfo(np.float32).max)
+_TINY_EXP = 2.0**-115  # e^x < 2^-115 for x < -80
+_TINY_WEIGHT = 2.0**-113  # 2·(2^-115)/(1 − η) < 2^-113: the indicator bound of a tiny entry, per unit weight
+_PREFILTER = 1.0 - 2.0**-12
+_MAX_DELTA = 2.0**-10
+_SMALLEST_LIMIT, _LARGEST_LIMIT = 2.0**-90, 2.0**100
+_ORDER_MASK32 = np.int32(0x7FFFFFFF)
+_UNIT = 2.0**-53
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _order_key32(value):  # pragma: no cover - compiled
+    """A signed 32-bit integer increasing with the float32 ``value`` (not NaN): integer maxima vectorise."""
+    bits = np.float32(value).view(np.int32)
+    return bits ^ ((bits >> 31) & _ORDER_MASK32)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def row_pass32(z_row, mask_row, reach, ok, clean32):  # pragma: no cover - compiled
+    """The first pass over a float32 row (branch-free): ``ok[j]`` valid (``mask_row[j]`` and not −inf),
+    ``clean32[j]`` the valid finite scores (−inf elsewhere), for ``j < reach``. Returns (valid count, valid
+    NaN/+inf count, the maximum of ``clean32`` as a float32 order key)."""
+    count, bad, top_key = 0, 0, _order_key32(_NEG_INF32)
+    for j in range(reach):
+        value = np.float32(z_row[j])
+        good = mask_row[j] & (value != _NEG_INF32)
+        ok[j] = good
+        finite = abs(value) <= _FLOAT32_MAX
+        count += good
+        bad += good & (not finite)
+        kept = value if good & finite else _NEG_INF32
+        clean32[j] = kept
+        top_key = max(top_key, _order_key32(kept))
+    return count, bad, top_key
+
+
+@njit(cache=True, nogil=True, inline="always")
+def key_value32(key):  # pragma: no cover - compiled
+    """The float32 value of an order key of :func:`_order_key32` (the map is its own inverse)."""
+    return np.int32(key ^ ((key >> 31) & _ORDER_MASK32)).view(np.float32)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _screen_exps(width, clean32, top32, ok, e32, tiny):  # pragma: no cover - compiled
+    """``e32[j] = exp32(clean32[j] − top32)``, 0 where the argument is below -80; ``tiny[j]`` marks the valid
+    entries there (branch-free)."""
+    for j in range(width):
+        x = clean32[j] - top32
+        below = x < _LOWEST32
+        value = exp32(x)
+        e32[j] = _ZERO32 if below else value
+        tiny[j] = below & ok[j]
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _sum32(e32, width):  # pragma: no cover - compiled
+    """``Σ_{j < width} e32[j]`` in float64, in SIMD lanes (any order: the bound is ``γ_width``)."""
+    total = 0.0
+    for j in range(width):
+        total += np.float64(e32[j])
+    return total
+
+
+@njit(cache=True, nogil=True)
+def decide_threshold_row32(kind, r, width, count, clean32, top32, ok, bound, tau, e32, tiny, candidate, words,
+                           out):  # pragma: no cover - compiled  # fmt: skip
+    """The strict (``kind`` STRICT, ``w = |z|``) or bound (BOUND, ``w = bound[r, j]``) decisions of row r by
+    screening (module docstring), into ``out[r, :width]``. True when every entry is proved; False otherwise, with
+    ``out[r, :width]`` cleared (``candidate`` is left all zero either way)."""
+    if count == 1:  # p = 1 exactly, so the indicator 2p(1 − p)w is 0 (or NaN): never above τ > 0
+        return True
+    _screen_exps(width, clean32, top32, ok, e32, tiny)
+    total = _sum32(e32, width)
+    inverse = 1.0 / total
+    pre = tau * _PREFILTER
+    for j in range(width):  # the prefilter (vectorised)
+        weight = abs(np.float64(clean32[j])) if kind == STRICT else bound[r, j]
+        c = (2.0 * np.float64(e32[j])) * inverse * weight
+        candidate[j] = ok[j] & ((c > pre) | (tiny[j] & (weight * _TINY_WEIGHT > pre)))
+    gamma = width * _UNIT / (1.0 - width * _UNIT)
+    proved = True
+    for word in range((width + 7) // 8):
+        if words[word] == 0:
+            continue
+        for j in range(8 * word, min(8 * word + 8, width)):
+            if not candidate[j] or not proved:
+                continue
+            weight = abs(np.float64(clean32[j])) if kind == STRICT else bound[r, j]
+            e = np.float64(e32[j])
+            others = total - e
+            if tiny[j] or not others > 0.0 or not weight < np.inf:
+                proved = False
+                continue
+            rho = total / others
+            delta = 2.0 * (4.0 * SCREEN_ERROR + (1.0 + rho) * (2.0 * gamma + 2.0**-40))
+            indicator = 2.0 * (e / total) * (others / total) * weight
+            if delta > _MAX_DELTA:
+                proved = False
+            elif indicator * (1.0 - delta) > tau:
+                out[r, j] = True
+            elif not indicator * (1.0 + delta) <= tau:
+                proved = False
+        words[word] = 0
+    if not proved:
+        for j in range(width):
+            out[r, j] = False
+    return proved
+
+
+@njit(cache=True, nogil=True)
+def decide_relaxed_row32(length, r, width, count, clean32, top32, ok, tau, length_ref, e32, tiny, ind32,
+                         out):  # pragma: no cover - compiled  # fmt: skip
+    """The relaxed (``length`` False) or length-adaptive decisions of row r by screening (module docstring),
+    into ``out[r, :width]``: True when every entry is proved; False otherwise, with ``out[r, :width]`` cleared."""
+    _screen_exps(width, clean32, top32, ok, e32, tiny)
+    best_key, tiny_key = np.int32(0), np.int32(0)  # keys of +0.0; the values below are >= 0
+    for j in range(width):
+        weight = abs(clean32[j])
+        value = weight * e32[j] if ok[j] else _ZERO32
+        ind32[j] = value
+        best_key = max(best_key, np.float32(value).view(np.int32))
+        tiny_weight = weight if tiny[j] else _ZERO32
+        tiny_key = max(tiny_key, np.float32(tiny_weight).view(np.int32))
+    threshold = tau
+    if length:
+        threshold = min(1.0, tau * math.sqrt(length_ref / max(count, 1)))
+    if threshold >= 1.0:  # the limit RN(t·max v) >= max v: nothing is above it
+        return True
+    limit = threshold * np.float64(np.int32(best_key).view(np.float32))
+    delta = 2.0 * (2.0 * SCREEN_ERROR + 2.0**-40)
+    tiny_bound = np.float64(np.int32(tiny_key).view(np.float32)) * _TINY_EXP
+    if not (_SMALLEST_LIMIT <= limit <= _LARGEST_LIMIT) or tiny_bound * (1.0 + delta) > limit * (1.0 - delta):
+        return False
+    high = np.float32(limit * (1.0 + 2.0 * delta))
+    low = np.float32(limit * (1.0 - 2.0 * delta))
+    unproved = 0
+    for j in range(width):
+        value = ind32[j]
+        out[r, j] = ok[j] & (value > high)
+        unproved += ok[j] & (value > low) & (value <= high)
+    if unproved:
+        for j in range(width):
+            out[r, j] = False
+        return False
+    return True
