@@ -36,6 +36,7 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 
 from . import rules
+from .bits import lowest_set_byte
 from .dot_lanes import dot_lanes, dot_lanes_reference
 from .fast_exp import fast_exp
 from .screen32 import LOWEST_TAU, decide_relaxed_row32, decide_threshold_row32, key_value32, row_pass32
@@ -543,15 +544,14 @@ def _threshold_row(kind, r, width, e, clean, ok, bound, tau, tau_low, candidate,
         c = (2.0 * e[j]) * inverse * weight
         candidate[j] = ok[j] & ((c > tau_low) | (e[j] < 2.0**-900))
     for word in range((width + 7) // 8):
-        if words[word] == 0:
-            continue
-        for j in range(8 * word, min(8 * word + 8, width)):
-            if candidate[j]:
-                p = e[j] / total
-                weight = abs(clean[j]) if kind == STRICT else bound[r, j]
-                out[r, j] = 2.0 * p * (1.0 - p) * weight > tau
-                candidate[j] = 0
+        bits = words[word]
         words[word] = 0
+        while bits != 0:  # one trip per survivor (:func:`lampnum.lamp.bits.lowest_set_byte`)
+            byte, bits = lowest_set_byte(bits)
+            j = 8 * word + byte
+            p = e[j] / total
+            weight = abs(clean[j]) if kind == STRICT else bound[r, j]
+            out[r, j] = 2.0 * p * (1.0 - p) * weight > tau
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -576,11 +576,21 @@ def _recompute_row(r, m, found, columns, a, bt, ia, ib, scale, bias, a_row, targ
         target[r, j] = total
 
 
+@njit(cache=True, nogil=True)
+def _spans(allowed, out):  # pragma: no cover - compiled
+    for m in range(allowed.shape[0]):
+        last = allowed.shape[1]
+        while last > 0 and not allowed[m, last - 1]:
+            last -= 1
+        out[m] = last
+
+
 def spans(allowed: np.ndarray) -> np.ndarray:
-    """One past the last True of each row of the boolean (M, n) ``allowed`` (0 for a row with none)."""
-    n = allowed.shape[1]
-    last = n - np.argmax(allowed[:, ::-1], axis=1)
-    return np.where(allowed.any(axis=1), last, 0).astype(np.int64)
+    """One past the last True of each row of the boolean (M, n) ``allowed`` (0 for a row with none), scanning
+    each row from its end (a causal mask: one step per row)."""
+    out = np.empty(allowed.shape[0], dtype=np.int64)
+    _spans(np.ascontiguousarray(allowed), out)
+    return out
 
 
 def parallel_blocks(rows: int, smallest: int = 64) -> int:
@@ -848,11 +858,11 @@ def _selected_columns(mask_row, columns):  # pragma: no cover - compiled
     if n % 8 == 0:
         words = mask_row.view(np.uint64)
         for w in range(n // 8):
-            if words[w] != 0:
-                for j in range(8 * w, 8 * w + 8):
-                    if mask_row[j]:
-                        columns[found] = j
-                        found += 1
+            word = words[w]
+            while word != 0:  # one trip per set entry (:func:`lampnum.lamp.bits.lowest_set_byte`)
+                byte, word = lowest_set_byte(word)
+                columns[found] = 8 * w + byte
+                found += 1
         return found
     for j in range(n):  # branch-free: the slot past the last set column is overwritten
         columns[found] = j

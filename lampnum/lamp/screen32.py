@@ -24,8 +24,10 @@ Strict and bound rules (indicator ``I = 2p(1 − p)w``, selected when ``I > τ``
 - *prefilter*: ``c = 2e_j·(1/S_a)·w`` bounds the float64 path's indicator from above within a factor
   ``1 + 2^-13`` (``1 − p <= 1``), so ``c <= τ(1 − 2^-12)`` proves "not selected" (a tiny entry: when
   ``2^-113·w <= τ(1 − 2^-12)``);
-- *survivors* (a few percent): ``I_a = 2(e_j/S_a)(O_a/S_a)w`` with ``O_a = S_a − e_j`` (no cancellation in
-  ``1 − p``) is within ``Δ = 2(4η + (1 + ρ)(2γ_n + 2^-40))`` relative of the float64 path's indicator, ``ρ = S_a/O_a``
+- *survivors* (a few percent): ``I_a = 2(e_j·RN(1/S_a))(O_a·RN(1/S_a))w`` with ``O_a = S_a − e_j`` (no
+  cancellation in ``1 − p``; the roundings of the reciprocal and the products are a few ``u``, inside the 2^-40
+  terms) is within ``Δ = 2(4η + (1 + ρ)(2γ_n + 2^-40))`` relative of the float64 path's indicator, ``ρ`` an upper
+  bound of ``S_a/O_a`` (2 where ``O_a >= S_a/2``)
   (the factor 2 covers the second-order terms, for ``Δ <= 2^-10``). ``I_a(1 − Δ) > τ`` proves "selected",
   ``I_a(1 + Δ) <= τ`` proves "not". A tiny survivor, ``O_a <= 0``, a non-finite ``w`` or ``Δ > 2^-10`` proves
   nothing.
@@ -48,6 +50,7 @@ import math
 import numpy as np
 from numba import njit
 
+from .bits import lowest_set_byte
 from .fast_exp32 import EXP32_LOWEST, exp32
 
 __all__ = ["SCREEN_ERROR", "LOWEST_TAU", "row_pass32", "decide_threshold_row32", "decide_relaxed_row32"]
@@ -144,27 +147,26 @@ def decide_threshold_row32(kind, r, width, count, clean32, top32, ok, bound, tau
     gamma = width * _UNIT / (1.0 - width * _UNIT)
     proved = True
     for word in range((width + 7) // 8):
-        if words[word] == 0:
-            continue
-        for j in range(8 * word, min(8 * word + 8, width)):
-            if not candidate[j] or not proved:
-                continue
+        bits = words[word]
+        words[word] = 0
+        while bits != 0 and proved:  # one trip per candidate (entries past width are never set)
+            byte, bits = lowest_set_byte(bits)
+            j = 8 * word + byte
             weight = abs(np.float64(clean32[j])) if kind == STRICT else bound[r, j]
             e = np.float64(e32[j])
             others = total - e
             if tiny[j] or not others > 0.0 or not weight < np.inf:
                 proved = False
                 continue
-            rho = total / others
-            delta = 2.0 * (4.0 * SCREEN_ERROR + (1.0 + rho) * (2.0 * gamma + 2.0**-40))
-            indicator = 2.0 * (e / total) * (others / total) * weight
+            rho = 2.0 if others >= 0.5 * total else total / others  # an upper bound of S_a/O_a: no division
+            delta = 2.0 * (4.0 * SCREEN_ERROR + (1.0 + rho) * (2.0 * gamma + 2.0**-40))  # for most entries
+            indicator = 2.0 * (e * inverse) * (others * inverse) * weight
             if delta > _MAX_DELTA:
                 proved = False
             elif indicator * (1.0 - delta) > tau:
                 out[r, j] = True
             elif not indicator * (1.0 + delta) <= tau:
                 proved = False
-        words[word] = 0
     if not proved:
         for j in range(width):
             out[r, j] = False
