@@ -39,7 +39,14 @@ from . import rules
 from .bits import lowest_set_byte
 from .dot_lanes import dot_lanes, dot_lanes_reference
 from .fast_exp import fast_exp
-from .screen32 import LOWEST_TAU, decide_relaxed_row32, decide_threshold_row32, key_value32, row_pass32
+from .screen32 import (
+    LOWEST_TAU,
+    decide_relaxed_row32,
+    decide_threshold_row32,
+    dense_pass32,
+    key_value32,
+    row_pass32,
+)
 
 __all__ = [
     "row_rule",
@@ -367,14 +374,16 @@ def _order_key(value):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref, mu, start, stop, out, a, bt, ia,
-                ib, scale, target, totals, screen):  # pragma: no cover
+def _fused_rows(kind, relative, length, z, allowed, span, dense, bound, tau, length_ref, mu, start, stop, out, a, bt,
+                ia, ib, scale, target, totals, screen):  # pragma: no cover
     """The threshold rules with probabilities computed here, one row at a time in L1-sized buffers (row
     maximum, exponentials, sum, indicators, comparison), for rows ``start <= r < stop``: the same arithmetic as
     the chunked path (:func:`_chunks`, :func:`_indicator`). Entry (r, j) is valid when ``allowed[r mod M, j]``
     and ``z[r, j] > −inf`` (``allowed`` (M, n): a causal mask repeated over the leading axes, or the full valid
     mask with M = R); ``span[m]`` is one past the last True of ``allowed[m]``, so the scores past it (half of
-    them under a causal mask) are never read. ``z`` float64 or float32 (read as its exact float64 value).
+    them under a causal mask) are never read; ``dense[m]``: ``allowed[m]`` is True on all of ``[0, span[m])``
+    (:func:`dense_prefixes`; every causal row), so the screening reads such a row with its branch-free pass.
+    ``z`` float64 or float32 (read as its exact float64 value).
     ``kind`` STRICT, BOUND or RELAXED; ``relative``: the threshold is τ times the row's largest indicator
     (relaxed, length); ``length``: τ scaled by ``√(length_ref/ℓ)``, capped at 1. Returns the number of valid
     entries that are NaN or +inf (the caller raises).
@@ -420,7 +429,11 @@ def _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref
         mask_row = allowed[r % period]
         reach = span[r % period]
         if screen:
-            count, row_bad, top_key32 = row_pass32(z[r], mask_row, reach, ok, clean32)
+            finite, top_key32 = dense_pass32(z[r], reach, ok, clean32) if dense[r % period] else (False, 0)
+            if finite:
+                count, row_bad = reach, 0
+            else:
+                count, row_bad, top_key32 = row_pass32(z[r], mask_row, reach, ok, clean32)
         else:
             count, row_bad, top_key = 0, 0, lowest_key
             for j in range(reach):  # branch-free, so it vectorises
@@ -593,6 +606,23 @@ def spans(allowed: np.ndarray) -> np.ndarray:
     return out
 
 
+@njit(cache=True, nogil=True)
+def _dense_prefixes(allowed, span, out):  # pragma: no cover - compiled
+    for m in range(allowed.shape[0]):
+        dense = True
+        for j in range(span[m]):
+            dense &= allowed[m, j]
+        out[m] = dense
+
+
+def dense_prefixes(allowed: np.ndarray, span: np.ndarray) -> np.ndarray:
+    """Whether each row of the boolean (M, n) ``allowed`` is True on all of ``[0, span[m])`` (:func:`spans`):
+    every row of a causal mask is."""
+    out = np.empty(allowed.shape[0], dtype=np.bool_)
+    _dense_prefixes(np.ascontiguousarray(allowed), span, out)
+    return out
+
+
 def parallel_blocks(rows: int, smallest: int = 64) -> int:
     """How many contiguous row blocks a parallel kernel splits ``rows`` into: four per Numba thread (load
     balance under a causal mask, whose rows grow), at least ``smallest`` rows each."""
@@ -600,7 +630,7 @@ def parallel_blocks(rows: int, smallest: int = 64) -> int:
 
 
 @njit(cache=True, parallel=True)
-def _fused_blocks(kind, relative, length, z, allowed, span, bound, tau, length_ref, mu, blocks, out, a, bt, ia,
+def _fused_blocks(kind, relative, length, z, allowed, span, dense, bound, tau, length_ref, mu, blocks, out, a, bt, ia,
                   ib, scale, target, screen):  # pragma: no cover
     """:func:`_fused_rows` on ``blocks`` contiguous row blocks in one Numba parallel launch: the threads of the
     score product that ran just before (Numba's pool, still spinning) take the work, instead of competing with a
@@ -612,7 +642,7 @@ def _fused_blocks(kind, relative, length, z, allowed, span, bound, tau, length_r
     chunks = (rows + _ROW_CHUNK - 1) // _ROW_CHUNK
     for block in prange(blocks):  # block b takes chunks b, b + blocks, …: rows of every cost (causal lengths,
         for chunk in range(block, chunks, blocks):  # heads with more selected entries) on every thread
-            bad[block] += _fused_rows(kind, relative, length, z, allowed, span, bound, tau, length_ref, mu,
+            bad[block] += _fused_rows(kind, relative, length, z, allowed, span, dense, bound, tau, length_ref, mu,
                                       chunk * _ROW_CHUNK, min(rows, (chunk + 1) * _ROW_CHUNK), out, a, bt, ia, ib,
                                       scale, target, totals[block], screen)  # fmt: skip
     return bad.sum(), totals[:, 0].sum(), totals[:, 1].sum(), totals[:, 2].sum()
@@ -670,10 +700,12 @@ def fused_select_recompute(rule: str, z: np.ndarray, allowed: np.ndarray, tau: f
     kind = {"strict": STRICT, "bound": BOUND, "relaxed": RELAXED, "length": RELAXED, "top_mu": _TOP}[rule]
     beta = _ABSENT if bound is None else bound
     target = z if a.shape[0] > 0 else _ABSENT
+    span = spans(allowed)
     screen = screening and z.dtype == np.float32 and (kind == RELAXED or (kind != _TOP and tau >= LOWEST_TAU))
     bad, selected, valid, unproved = _fused_blocks(kind, rule in ("relaxed", "length"), rule == "length", z, allowed,
-                                         spans(allowed), beta, tau, length_ref, int(mu), parallel_blocks(z.shape[0]),
-                                         out, a, bt, ia, ib, scale, target, bool(screen))  # fmt: skip
+                                         span, dense_prefixes(allowed, span), beta, tau, length_ref, int(mu),
+                                         parallel_blocks(z.shape[0]), out, a, bt, ia, ib, scale, target,
+                                         bool(screen))  # fmt: skip
     if bad:
         raise nonfinite_scores(int(bad))
     return out, int(selected), int(valid), int(unproved)

@@ -173,3 +173,49 @@ def test_thresholds_at_random_indicators_of_random_rows(rule):
         np.testing.assert_array_equal(screened, plain)
         unproved_rows += unproved
     assert unproved_rows >= 150
+
+
+EXTREME32 = st.one_of(
+    FLOAT32,
+    st.sampled_from([np.float32(3.4028235e38), np.float32(-3.4028235e38), np.inf, np.nan, -np.nan]),
+)
+
+
+@settings(max_examples=200)
+@given(st.data(), st.sampled_from(RULES), st.integers(1, 24), st.integers(1, 24))
+def test_causal_rows_take_the_dense_pass_and_match_the_float64_path(data, rule, n, rows):
+    """Under a causal mask every row is a dense prefix, so the screening reads it with its branch-free pass (one
+    integer minimum and maximum per entry); a row holding ±inf or NaN must fall back to the classifying pass:
+    −inf entries are never selected and the masks agree with the float64 path; NaN or +inf on a valid entry raise
+    on both paths, and the same entries beyond the causal prefix change nothing."""
+    values = data.draw(st.lists(EXTREME32, min_size=rows * n, max_size=rows * n))
+    z = np.array(values, dtype=np.float32).reshape(rows, n)
+    allowed = np.tri(rows, n, dtype=bool)
+    z[~allowed] = data.draw(st.sampled_from([np.nan, np.inf, 0.0]))  # outside the prefix: never read as a score
+    beta = None
+    if rule == "bound":
+        beta = np.array(data.draw(st.lists(st.floats(0.0, 1e3), min_size=rows * n, max_size=rows * n))
+                        ).reshape(rows, n)  # fmt: skip
+    tau = data.draw(st.floats(0.0, 1.0) if rule in ("relaxed", "length") else st.floats(0.0, 10.0))
+    invalid = allowed & (np.isnan(z) | (z == np.inf))
+    if invalid.any():
+        for screening in (True, False):
+            with pytest.raises(ValueError, match=f"NaN or \\+inf on {int(invalid.sum())} valid"):
+                kernels.fused_select_recompute(rule, z, allowed, tau, 4.0, _EMPTY3, _EMPTY3, _NO_INDEX, _NO_INDEX,
+                                               1.0, bound=beta, screening=screening)  # fmt: skip
+        return
+    screened, plain, _ = _masks(rule, z, allowed, tau, beta)
+    np.testing.assert_array_equal(screened, plain)
+    assert not (screened & ~allowed).any() and not (screened & (z == -np.inf)).any()
+
+
+def test_dense_prefixes_of_masks():
+    """A row is dense when it is True up to its last True entry (an empty row is): causal rows are, a row with a
+    hole is not; checked against numpy on random masks."""
+    rng = np.random.default_rng(5)
+    for allowed in (np.tri(6, 9, dtype=bool), rng.random((50, 7)) < 0.7, np.zeros((2, 3), dtype=bool)):
+        span = kernels.spans(allowed)
+        want = [bool(allowed[m, : span[m]].all()) for m in range(allowed.shape[0])]
+        assert kernels.dense_prefixes(allowed, span).tolist() == want
+    holes = np.array([[True, False, True], [True, True, False]])
+    assert kernels.dense_prefixes(holes, kernels.spans(holes)).tolist() == [False, True]
