@@ -374,8 +374,41 @@ def _order_key(value):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _fused_rows(kind, relative, length, z, allowed, span, dense, bound, tau, length_ref, mu, start, stop, out, a, bt,
+def _fused_rows(kind, relative, length, z, allowed, span, dense, bound, tau, length_ref, mu, first, step, out, a, bt,
                 ia, ib, scale, target, totals, screen):  # pragma: no cover
+    """:func:`_fused_row_range` on the chunks of ``_ROW_CHUNK`` rows numbered ``first, first + step, …``, with
+    its buffers allocated once here. Returns the number of valid entries that are NaN or +inf."""
+    n = z.shape[1]
+    rows = z.shape[0]
+    clean = np.empty(n)  # the row's valid finite scores, −inf elsewhere
+    e = np.empty(n)
+    ind = np.empty(n)
+    ok = np.empty(n, dtype=np.bool_)
+    candidate = np.zeros(8 * (n // 8 + 1), dtype=np.uint8)  # the prefilter's survivors, read eight at a time
+    words = candidate.view(np.uint64)
+    columns = np.empty(n + 1, dtype=np.int64)
+    a_row = np.empty(a.shape[2])
+    best_values = np.empty(max(min(mu, n), 1))
+    best_columns = np.empty(max(min(mu, n), 1), dtype=np.int64)
+    scratch = np.empty(n if kind == _TOP else 0)  # top_mu's selection copy
+    clean32 = np.empty(n if screen else 0, dtype=np.float32)
+    e32 = np.empty(n if screen else 0, dtype=np.float32)
+    ind32 = np.empty(n if screen else 0, dtype=np.float32)
+    tiny = np.empty(n if screen else 0, dtype=np.bool_)
+    bad = 0
+    for chunk in range(first, (rows + _ROW_CHUNK - 1) // _ROW_CHUNK, step):
+        bad += _fused_row_range(kind, relative, length, z, allowed, span, dense, bound, tau, length_ref, mu,
+                                chunk * _ROW_CHUNK, min(rows, (chunk + 1) * _ROW_CHUNK), out, a, bt, ia, ib, scale,
+                                target, totals, screen, clean, e, ind, ok, candidate, words, columns, a_row,
+                                best_values, best_columns, scratch, clean32, e32, ind32, tiny)  # fmt: skip
+    return bad
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _fused_row_range(kind, relative, length, z, allowed, span, dense, bound, tau, length_ref, mu, start, stop, out,
+                     a, bt, ia, ib, scale, target, totals, screen, clean, e, ind, ok, candidate, words, columns,
+                     a_row, best_values, best_columns, scratch, clean32, e32, ind32,
+                     tiny):  # pragma: no cover - compiled  # fmt: skip
     """The threshold rules with probabilities computed here, one row at a time in L1-sized buffers (row
     maximum, exponentials, sum, indicators, comparison), for rows ``start <= r < stop``: the same arithmetic as
     the chunked path (:func:`_chunks`, :func:`_indicator`). Entry (r, j) is valid when ``allowed[r mod M, j]``
@@ -403,29 +436,20 @@ def _fused_rows(kind, relative, length, z, allowed, span, dense, bound, tau, len
 
     ``screen`` (float32 ``z``; STRICT, BOUND or RELAXED; ``τ >= 2^-100`` for the first two): each row is first
     decided from float32 exponentials, every decision proved to be this float64 computation's
-    (:mod:`lampnum.lamp.screen32`); a row with a decision it cannot prove runs the float64 path."""
-    n = z.shape[1]
+    (:mod:`lampnum.lamp.screen32`); a row with a decision it cannot prove runs the float64 path.
+
+    The remaining arguments are the row buffers (:func:`_fused_rows` allocates them). Compiled without Numba's
+    reference counting (``_nrt=False``: it allocates nothing): its views and calls would otherwise pay atomic
+    increments and decrements on the meminfo of arrays that every thread shares (``z``, ``out``), 14 % of the
+    samples of a profile of this kernel."""
     period = allowed.shape[0]
-    clean = np.empty(n)  # the row's valid finite scores, −inf elsewhere
-    e = np.empty(n)
-    ind = np.empty(n)
-    ok = np.empty(n, dtype=np.bool_)
-    candidate = np.zeros(8 * (n // 8 + 1), dtype=np.uint8)  # the prefilter's survivors, read eight at a time
-    words = candidate.view(np.uint64)
     tau_low = tau * (1.0 - 2.0**-46)
     lowest_key = _order_key(-np.inf)
     bad = 0
     recompute = a.shape[0] > 0
     m = a.shape[1] if recompute else 1
-    columns = np.empty(n + 1, dtype=np.int64)
-    a_row = np.empty(a.shape[2])
-    best_values = np.empty(max(min(mu, n), 1))
-    best_columns = np.empty(max(min(mu, n), 1), dtype=np.int64)
-    clean32 = np.empty(n if screen else 0, dtype=np.float32)
-    e32 = np.empty(n if screen else 0, dtype=np.float32)
-    ind32 = np.empty(n if screen else 0, dtype=np.float32)
-    tiny = np.empty(n if screen else 0, dtype=np.bool_)
     for r in range(start, stop):
+        out[r, :] = False  # here, not by the caller: in parallel, and while the row's lines are wanted anyway
         mask_row = allowed[r % period]
         reach = span[r % period]
         if screen:
@@ -458,12 +482,12 @@ def _fused_rows(kind, relative, length, z, allowed, span, dense, bound, tau, len
             if kind == RELAXED:
                 proved = decide_relaxed_row32(length, r, width, count, clean32, top32, ok, tau, length_ref, e32,
                                               tiny, ind32, out)  # fmt: skip
+                found = _selected_columns(out[r], columns, width) if proved and recompute else 0
             else:
-                proved = decide_threshold_row32(kind, r, width, count, clean32, top32, ok, bound, tau, e32, tiny,
-                                                candidate, words, out)  # fmt: skip
+                proved, found = decide_threshold_row32(kind, r, width, count, clean32, top32, ok, bound, tau, e32,
+                                                       tiny, candidate, words, out, columns)  # fmt: skip
             if proved:
                 if recompute:
-                    found = _selected_columns(out[r], columns)
                     totals[0] += found
                     if found > 0:
                         _recompute_row(r, m, found, columns, a, bt, ia, ib, scale, _NO_BIAS, a_row, target)
@@ -495,11 +519,11 @@ def _fused_rows(kind, relative, length, z, allowed, span, dense, bound, tau, len
                 p = e[j] / total
                 v = 2.0 * p * (1.0 - p) * abs(clean[j])
                 ind[j] = v if ok[j] else -1.0
-            _top_row(ind, ok, width, min(mu, count), count, best_values, best_columns, r, out)
+            _top_row(ind, ok, width, min(mu, count), count, best_values, best_columns, r, out, scratch)
         else:
             _threshold_row(kind, r, width, e, clean, ok, bound, tau, tau_low, candidate, words, out)
         if recompute:
-            found = _selected_columns(out[r], columns)
+            found = _selected_columns(out[r], columns, width)
             totals[0] += found
             if found > 0:
                 _recompute_row(r, m, found, columns, a, bt, ia, ib, scale, _NO_BIAS, a_row, target)
@@ -523,8 +547,41 @@ def _keep_largest(v, j, c, filled, best, where):  # pragma: no cover - compiled
     return min(filled + 1, c)
 
 
-@njit(cache=True, nogil=True)
-def _top_row(ind, ok, width, c, count, best, where, r, out):  # pragma: no cover - compiled
+@njit(cache=True, nogil=True, _nrt=False)
+def _kth_largest(values, width, k, scratch):  # pragma: no cover - compiled
+    """The ``k``-th largest (``1 <= k <= width``, counted with multiplicity) of ``values[:width]`` (no NaN), by
+    selection with three-way partitions (Hoare's FIND with a median-of-three pivot; ties cost nothing) on the copy
+    ``scratch[:width]``: no allocation, so the reference-count-free row kernel can call it."""
+    for j in range(width):
+        scratch[j] = values[j]
+    rank = k - 1  # the position in decreasing order
+    lo, hi = 0, width
+    while hi - lo > 1:
+        x, y, w = scratch[lo], scratch[(lo + hi) // 2], scratch[hi - 1]
+        pivot = max(min(x, y), min(max(x, y), w))  # the median of the three
+        above, i, below = lo, lo, hi  # [lo, above) > pivot, [above, i) == pivot, [below, hi) < pivot
+        while i < below:
+            v = scratch[i]
+            if v > pivot:
+                scratch[i], scratch[above] = scratch[above], v
+                above += 1
+                i += 1
+            elif v < pivot:
+                below -= 1
+                scratch[i], scratch[below] = scratch[below], v
+            else:
+                i += 1
+        if rank < above:
+            hi = above
+        elif rank < below:
+            return pivot
+        else:
+            lo = below
+    return scratch[lo]
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _top_row(ind, ok, width, c, count, best, where, r, out, scratch):  # pragma: no cover - compiled
     """The ``c`` largest of ``ind[:width]`` over the valid entries (``ind`` −1 elsewhere, valid ones >= 0),
     ties by position (lower index first), marked in ``out[r]``: :func:`_top`'s selection on one row."""
     if c <= 0:
@@ -533,10 +590,17 @@ def _top_row(ind, ok, width, c, count, best, where, r, out):  # pragma: no cover
         for j in range(width):
             out[r, j] = ok[j]
         return
-    if 8 * c >= width:  # many: a stable sort of the row (invalid entries, at −1, sort last)
-        order = np.argsort(-ind[:width], kind="mergesort")
-        for t in range(c):
-            out[r, order[t]] = True
+    if 8 * c >= width:  # many: the c-th largest value v (a valid one, >= 0), then every entry above v and the
+        v = _kth_largest(ind, width, c, scratch)  # first entries equal to v: a stable sort's first c
+        need = c
+        for j in range(width):
+            if ind[j] > v:
+                out[r, j] = True
+                need -= 1
+        for j in range(width):
+            if need > 0 and ind[j] == v:
+                out[r, j] = True
+                need -= 1
         return
     filled = 0  # few: insertion into the c best so far (:func:`_keep_largest`)
     for j in range(width):
@@ -636,15 +700,13 @@ def _fused_blocks(kind, relative, length, z, allowed, span, dense, bound, tau, l
     score product that ran just before (Numba's pool, still spinning) take the work, instead of competing with a
     second pool for the cores. Returns (the number of valid NaN or +inf scores, selected, valid entries, rows the
     screening did not prove)."""
-    rows = z.shape[0]
     bad = np.zeros(blocks, dtype=np.int64)
-    totals = np.zeros((blocks, 3), dtype=np.int64)
-    chunks = (rows + _ROW_CHUNK - 1) // _ROW_CHUNK
-    for block in prange(blocks):  # block b takes chunks b, b + blocks, …: rows of every cost (causal lengths,
-        for chunk in range(block, chunks, blocks):  # heads with more selected entries) on every thread
-            bad[block] += _fused_rows(kind, relative, length, z, allowed, span, dense, bound, tau, length_ref, mu,
-                                      chunk * _ROW_CHUNK, min(rows, (chunk + 1) * _ROW_CHUNK), out, a, bt, ia, ib,
-                                      scale, target, totals[block], screen)  # fmt: skip
+    totals = np.zeros((blocks, 8), dtype=np.int64)  # one 64-byte line per block: no false sharing
+    # block b takes the chunks b, b + blocks, …: rows of every cost (causal lengths, heads with more selected
+    # entries) on every thread
+    for block in prange(blocks):
+        bad[block] = _fused_rows(kind, relative, length, z, allowed, span, dense, bound, tau, length_ref, mu,
+                                 block, blocks, out, a, bt, ia, ib, scale, target, totals[block], screen)
     return bad.sum(), totals[:, 0].sum(), totals[:, 1].sum(), totals[:, 2].sum()
 
 
@@ -696,7 +758,7 @@ def fused_select_recompute(rule: str, z: np.ndarray, allowed: np.ndarray, tau: f
     each leading index ``r // M``): (mask, selected, valid, unproved rows). ``screening=False`` turns off the
     float32 screening of float32 scores (:mod:`lampnum.lamp.screen32`; the mask is the same either way: the tests
     compare them)."""
-    out = np.zeros(z.shape, dtype=bool)
+    out = np.empty(z.shape, dtype=bool)  # every row cleared by the kernel
     kind = {"strict": STRICT, "bound": BOUND, "relaxed": RELAXED, "length": RELAXED, "top_mu": _TOP}[rule]
     beta = _ABSENT if bound is None else bound
     target = z if a.shape[0] > 0 else _ABSENT
@@ -881,22 +943,26 @@ def dots_at(a, bt, ia, ib, i, j, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _selected_columns(mask_row, columns):  # pragma: no cover - compiled
-    """The columns set in the boolean row ``mask_row``, in increasing order, into ``columns`` (length at least
-    ``len(mask_row) + 1``); returns their number. Eight entries are tested at once where the row's length is a
-    multiple of 8 (a mask of a few percent is mostly zero words)."""
+def _selected_columns(mask_row, columns, stop=-1):  # pragma: no cover - compiled
+    """The columns ``j < stop`` set in the boolean row ``mask_row`` (``stop`` < 0: the whole row), in increasing
+    order, into ``columns`` (length at least ``len(mask_row) + 1``); returns their number. Eight entries are
+    tested at once where the row's length is a multiple of 8 (a mask of a few percent is mostly zero words)."""
     n = mask_row.shape[0]
+    stop = n if stop < 0 else min(stop, n)
     found = 0
     if n % 8 == 0:
         words = mask_row.view(np.uint64)
-        for w in range(n // 8):
+        full = stop // 8
+        for w in range((stop + 7) // 8):
             word = words[w]
+            if w == full:  # the bytes of the last, partial word past stop (little-endian: byte b is bits 8b…)
+                word &= (np.uint64(1) << np.uint64(8 * (stop - 8 * full))) - np.uint64(1)
             while word != 0:  # one trip per set entry (:func:`lampnum.lamp.bits.lowest_set_byte`)
                 byte, word = lowest_set_byte(word)
                 columns[found] = 8 * w + byte
                 found += 1
         return found
-    for j in range(n):  # branch-free: the slot past the last set column is overwritten
+    for j in range(stop):  # branch-free: the slot past the last set column is overwritten
         columns[found] = j
         found += np.int64(mask_row[j])
     return found

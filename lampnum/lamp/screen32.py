@@ -155,14 +155,17 @@ def _sum32(e32, width):  # pragma: no cover - compiled
     return total
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def decide_threshold_row32(kind, r, width, count, clean32, top32, ok, bound, tau, e32, tiny, candidate, words,
-                           out):  # pragma: no cover - compiled  # fmt: skip
+                           out, columns):  # pragma: no cover - compiled  # fmt: skip
     """The strict (``kind`` STRICT, ``w = |z|``) or bound (BOUND, ``w = bound[r, j]``) decisions of row r by
-    screening (module docstring), into ``out[r, :width]``. True when every entry is proved; False otherwise, with
-    ``out[r, :width]`` cleared (``candidate`` is left all zero either way)."""
+    screening (module docstring), into ``out[r, :width]``, the selected columns in increasing order into
+    ``columns`` (as they are decided: the caller's recomputation needs no scan of the mask row). Returns (True,
+    their number) when every entry is proved; (False, ·) otherwise, with ``out[r, :width]`` cleared
+    (``candidate`` is left all zero either way)."""
+    found = 0
     if count == 1:  # p = 1 exactly, so the indicator 2p(1 − p)w is 0 (or NaN): never above τ > 0
-        return True
+        return True, found
     _screen_exps(width, clean32, top32, ok, e32, tiny)
     total = _sum32(e32, width)
     inverse = 1.0 / total
@@ -192,15 +195,17 @@ def decide_threshold_row32(kind, r, width, count, clean32, top32, ok, bound, tau
                 proved = False
             elif indicator * (1.0 - delta) > tau:
                 out[r, j] = True
+                columns[found] = j
+                found += 1
             elif not indicator * (1.0 + delta) <= tau:
                 proved = False
     if not proved:
         for j in range(width):
             out[r, j] = False
-    return proved
+    return proved, found
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def decide_relaxed_row32(length, r, width, count, clean32, top32, ok, tau, length_ref, e32, tiny, ind32,
                          out):  # pragma: no cover - compiled  # fmt: skip
     """The relaxed (``length`` False) or length-adaptive decisions of row r by screening (module docstring),

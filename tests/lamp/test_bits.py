@@ -1,4 +1,5 @@
-"""Walking the set entries of a boolean row by words: every set byte found once, in order, as its twin finds them."""
+"""Small kernels of the fused row pass against numpy: walking the set entries of a boolean row by words (every set
+byte found once, in order, as its twin finds them) and top_mu's k-th largest value by selection."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from hypothesis import strategies as st
 from numba import njit
 
 from lampnum.lamp.bits import lowest_set_byte, lowest_set_byte_reference
-from lampnum.lamp.kernels import _selected_columns
+from lampnum.lamp.kernels import _kth_largest, _selected_columns
 
 
 @njit(cache=True)
@@ -33,13 +34,29 @@ def test_walk_finds_every_set_byte_in_order(flags):
 
 
 @njit(cache=True)
-def _columns(mask_row: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+def _columns(mask_row: np.ndarray, stop: int) -> np.ndarray:  # pragma: no cover - compiled
     columns = np.empty(mask_row.shape[0] + 1, dtype=np.int64)
-    return columns[: _selected_columns(mask_row, columns)]
+    return columns[: _selected_columns(mask_row, columns, stop)]
 
 
-@given(st.lists(st.booleans(), min_size=0, max_size=70))
-def test_selected_columns_against_flatnonzero(flags):
-    """Rows of every length: multiples of 8 go word by word, the others entry by entry."""
+@given(st.lists(st.booleans(), min_size=0, max_size=70), st.integers(-1, 75))
+def test_selected_columns_against_flatnonzero(flags, stop):
+    """Rows of every length: multiples of 8 go word by word, the others entry by entry; set entries at or past
+    ``stop`` (inside the last word read, too) are not reported, ``stop`` < 0 reads the whole row."""
     row = np.array(flags, dtype=bool)
-    assert _columns(row).tolist() == np.flatnonzero(row).tolist()
+    want = np.flatnonzero(row if stop < 0 else row[:stop])
+    assert _columns(row, stop).tolist() == want.tolist()
+
+
+@given(st.lists(st.sampled_from([-1.0, 0.0, 0.25, 0.5, 1.0, 3.0]) | st.floats(0, 1e3), min_size=1, max_size=60),
+       st.data())  # fmt: skip
+def test_kth_largest_against_a_sort(values, data):
+    """Rows with many ties (values drawn from a few) and without: the k-th largest counted with multiplicity,
+    for every rank k; entries past ``width`` are ignored and the row itself is not modified."""
+    row = np.array(values + [1e9, -1e9])  # two entries past width that must not count
+    width = len(values)
+    k = data.draw(st.integers(1, width))
+    scratch = np.empty(row.shape[0])
+    before = row.copy()
+    assert _kth_largest(row, width, k, scratch) == np.sort(row[:width])[::-1][k - 1]
+    assert np.array_equal(row, before)
