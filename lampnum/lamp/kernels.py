@@ -36,7 +36,7 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 
 from . import rules
-from .bits import lowest_set_byte
+from .bits import gather_set_bytes, lowest_set_byte
 from .dot_lanes import dot_lanes, dot_lanes_reference
 from .fast_exp import fast_exp
 from .screen32 import (
@@ -655,8 +655,13 @@ def _recompute_row(r, m, found, columns, a, bt, ia, ib, scale, bias, a_row, targ
 
 @njit(cache=True, nogil=True)
 def _spans(allowed, out):  # pragma: no cover - compiled
+    n = allowed.shape[1]
     for m in range(allowed.shape[0]):
-        last = allowed.shape[1]
+        last = n
+        if n % 8 == 0:  # whole words of eight False entries first
+            words = allowed[m].view(np.uint64)
+            while last > 0 and words[last // 8 - 1] == 0:
+                last -= 8
         while last > 0 and not allowed[m, last - 1]:
             last -= 1
         out[m] = last
@@ -664,7 +669,7 @@ def _spans(allowed, out):  # pragma: no cover - compiled
 
 def spans(allowed: np.ndarray) -> np.ndarray:
     """One past the last True of each row of the boolean (M, n) ``allowed`` (0 for a row with none), scanning
-    each row from its end (a causal mask: one step per row)."""
+    each row from its end, eight entries at a time where the rows' length is a multiple of 8."""
     out = np.empty(allowed.shape[0], dtype=np.int64)
     _spans(np.ascontiguousarray(allowed), out)
     return out
@@ -957,10 +962,7 @@ def _selected_columns(mask_row, columns, stop=-1):  # pragma: no cover - compile
             word = words[w]
             if w == full:  # the bytes of the last, partial word past stop (little-endian: byte b is bits 8b…)
                 word &= (np.uint64(1) << np.uint64(8 * (stop - 8 * full))) - np.uint64(1)
-            while word != 0:  # one trip per set entry (:func:`lampnum.lamp.bits.lowest_set_byte`)
-                byte, word = lowest_set_byte(word)
-                columns[found] = 8 * w + byte
-                found += 1
+            found = gather_set_bytes(word, 8 * w, columns, found)
         return found
     for j in range(stop):  # branch-free: the slot past the last set column is overwritten
         columns[found] = j

@@ -23,7 +23,12 @@ Strict and bound rules (indicator ``I = 2p(1 − p)w``, selected when ``I > τ``
 
 - *prefilter*: ``c = 2e_j·(1/S_a)·w`` bounds the float64 path's indicator from above within a factor
   ``1 + 2^-13`` (``1 − p <= 1``), so ``c <= τ(1 − 2^-12)`` proves "not selected" (a tiny entry: when
-  ``2^-113·w <= τ(1 − 2^-12)``);
+  ``2^-113·w <= τ(1 − 2^-12)``). For the strict rule it is evaluated in float32 (sixteen lanes):
+  ``c_32 = fl(fl(e_j·t)·|z_j|)`` with ``t = fl(2/S_a)`` carries three roundings, each within ``2^-24``
+  relative or ``2^-150`` absolute (underflow), so ``c <= (c_32 + 2^-148)(1 + 2^-22)``; compared with
+  ``fl(τ(1 − 2^-12)(1 − 2^-20))`` (capped at the largest float32; an overflowing ``c_32`` is +inf and survives),
+  ``c_32`` at most that limit gives ``c < τ(1 − 2^-12)(1 − 2^-21)`` for every ``τ >= 2^-100`` (the absolute
+  terms are below ``2^-147``, far under ``τ·2^-21``), and likewise for a tiny entry's ``fl(w·2^-113)``;
 - *survivors* (a few percent): ``I_a = 2(e_j·RN(1/S_a))(O_a·RN(1/S_a))w`` with ``O_a = S_a − e_j`` (no
   cancellation in ``1 − p``; the roundings of the reciprocal and the products are a few ``u``, inside the 2^-40
   terms) is within ``Δ = 2(4η + (1 + ρ)(2γ_n + 2^-40))`` relative of the float64 path's indicator, ``ρ`` an upper
@@ -50,7 +55,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .bits import lowest_set_byte
+from .bits import gather_set_bytes
 from .fast_exp32 import EXP32_LOWEST, exp32
 
 __all__ = [
@@ -76,6 +81,8 @@ _FLOAT32_MAX = np.float32(np.finfo(np.float32).max)
 _TINY_EXP = 2.0**-115  # e^x < 2^-115 for x < -80
 _TINY_WEIGHT = 2.0**-113  # 2·(2^-115)/(1 − η) < 2^-113: the indicator bound of a tiny entry, per unit weight
 _PREFILTER = 1.0 - 2.0**-12
+_PREFILTER32 = 1.0 - 2.0**-20  # the float32 prefilter's margin for its own roundings
+_TINY_WEIGHT32 = np.float32(_TINY_WEIGHT)
 _MAX_DELTA = 2.0**-10
 _SMALLEST_LIMIT, _LARGEST_LIMIT = 2.0**-90, 2.0**100
 _ORDER_MASK32 = np.int32(0x7FFFFFFF)
@@ -155,6 +162,12 @@ def _sum32(e32, width):  # pragma: no cover - compiled
     return total
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _delta(rho, gamma):  # pragma: no cover - compiled
+    """The survivors' relative bound Δ = 2(4η + (1 + ρ)(2γ_n + 2^-40)) (module docstring)."""
+    return 2.0 * (4.0 * SCREEN_ERROR + (1.0 + rho) * (2.0 * gamma + 2.0**-40))
+
+
 @njit(cache=True, nogil=True, _nrt=False)
 def decide_threshold_row32(kind, r, width, count, clean32, top32, ok, bound, tau, e32, tiny, candidate, words,
                            out, columns):  # pragma: no cover - compiled  # fmt: skip
@@ -170,35 +183,44 @@ def decide_threshold_row32(kind, r, width, count, clean32, top32, ok, bound, tau
     total = _sum32(e32, width)
     inverse = 1.0 / total
     pre = tau * _PREFILTER
-    for j in range(width):  # the prefilter (vectorised)
-        weight = abs(np.float64(clean32[j])) if kind == STRICT else bound[r, j]
-        c = (2.0 * np.float64(e32[j])) * inverse * weight
-        candidate[j] = ok[j] & ((c > pre) | (tiny[j] & (weight * _TINY_WEIGHT > pre)))
+    if kind == STRICT:  # the prefilter in float32 (sixteen lanes; module docstring)
+        twice_inverse32 = np.float32(2.0 * inverse)
+        pre32 = min(np.float32(pre * _PREFILTER32), _FLOAT32_MAX)
+        for j in range(width):
+            weight32 = abs(clean32[j])
+            c32 = (e32[j] * twice_inverse32) * weight32
+            candidate[j] = ok[j] & ((c32 > pre32) | (tiny[j] & (weight32 * _TINY_WEIGHT32 > pre32)))
+    else:
+        for j in range(width):  # the prefilter in float64 (the bound is a float64 array)
+            weight = bound[r, j]
+            c = (2.0 * np.float64(e32[j])) * inverse * weight
+            candidate[j] = ok[j] & ((c > pre) | (tiny[j] & (weight * _TINY_WEIGHT > pre)))
     gamma = width * _UNIT / (1.0 - width * _UNIT)
-    proved = True
-    for word in range((width + 7) // 8):
-        bits = words[word]
+    half = 0.5 * total
+    delta_half = _delta(2.0, gamma)  # Δ with ρ = 2: every entry with O_a >= S_a/2 (most of them)
+    survivors = 0
+    for word in range((width + 7) // 8):  # the survivors' columns, into columns (entries past width are never set)
+        survivors = gather_set_bytes(words[word], 8 * word, columns, survivors)
         words[word] = 0
-        while bits != 0 and proved:  # one trip per candidate (entries past width are never set)
-            byte, bits = lowest_set_byte(bits)
-            j = 8 * word + byte
-            weight = abs(np.float64(clean32[j])) if kind == STRICT else bound[r, j]
-            e = np.float64(e32[j])
-            others = total - e
-            if tiny[j] or not others > 0.0 or not weight < np.inf:
-                proved = False
-                continue
-            rho = 2.0 if others >= 0.5 * total else total / others  # an upper bound of S_a/O_a: no division
-            delta = 2.0 * (4.0 * SCREEN_ERROR + (1.0 + rho) * (2.0 * gamma + 2.0**-40))  # for most entries
-            indicator = 2.0 * (e * inverse) * (others * inverse) * weight
-            if delta > _MAX_DELTA:
-                proved = False
-            elif indicator * (1.0 - delta) > tau:
-                out[r, j] = True
-                columns[found] = j
-                found += 1
-            elif not indicator * (1.0 + delta) <= tau:
-                proved = False
+    proved = True
+    for t in range(survivors):  # decided in increasing order; the selected ones compacted to columns[:found]
+        j = columns[t]
+        weight = abs(np.float64(clean32[j])) if kind == STRICT else bound[r, j]
+        e = np.float64(e32[j])
+        others = total - e
+        indicator = 2.0 * (e * inverse) * (others * inverse) * weight
+        if others >= half and weight < np.inf and not tiny[j]:  # ρ = 2, no branch on the outcome
+            delta = delta_half
+        elif tiny[j] or not others > 0.0 or not weight < np.inf:
+            proved = False
+            break
+        else:
+            delta = _delta(total / others, gamma)  # ρ = S_a/O_a
+        selected = indicator * (1.0 - delta) > tau
+        out[r, j] = selected
+        columns[found] = j
+        found += np.int64(selected)
+        proved &= (delta <= _MAX_DELTA) & (selected | (indicator * (1.0 + delta) <= tau))
     if not proved:
         for j in range(width):
             out[r, j] = False

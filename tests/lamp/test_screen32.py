@@ -219,3 +219,13 @@ def test_dense_prefixes_of_masks():
         assert kernels.dense_prefixes(allowed, span).tolist() == want
     holes = np.array([[True, False, True], [True, True, False]])
     assert kernels.dense_prefixes(holes, kernels.spans(holes)).tolist() == [False, True]
+
+
+@given(st.integers(1, 6), st.sampled_from([1, 7, 8, 16, 24, 33]), st.floats(0.0, 1.0), st.integers(0, 2**32 - 1))
+def test_spans_against_numpy(rows, n, density, seed):
+    """One past the last True of each row (0 for none): rows of whole words (n a multiple of 8, read eight
+    entries at a time) and of partial ones, sparse masks with runs of empty words, and causal ones."""
+    rng = np.random.default_rng(seed)
+    for allowed in (rng.random((rows, n)) < density * density, np.tri(rows, n, n - rows, dtype=bool)):
+        want = [int(np.flatnonzero(row)[-1]) + 1 if row.any() else 0 for row in allowed]
+        assert kernels.spans(allowed).tolist() == want
