@@ -755,22 +755,26 @@ def fused_rule(rule: str, z: np.ndarray, allowed: np.ndarray, bound: np.ndarray 
 
 def fused_select_recompute(rule: str, z: np.ndarray, allowed: np.ndarray, tau: float, length_ref: float,
                            a: np.ndarray, bt: np.ndarray, ia: np.ndarray, ib: np.ndarray, scale: float, *,
-                           bound: np.ndarray | None = None, mu: int = 0,
-                           screening: bool = True) -> tuple[np.ndarray, int, int, int]:  # fmt: skip
+                           bound: np.ndarray | None = None, mu: int = 0, screening: bool = True,
+                           span: np.ndarray | None = None,
+                           dense: np.ndarray | None = None) -> tuple[np.ndarray, int, int, int]:  # fmt: skip
     """:func:`fused_rule` that also recomputes each row's selected scores in ``z`` itself (C-contiguous (R, n),
     float64 or float32: one rounding), row by row while the row is in cache (see :func:`_fused_rows`), when
     ``a`` (A, M, K) and ``bt`` (B, N, K) are not empty (C-contiguous float arrays; ``ia``/``ib`` the operand of
     each leading index ``r // M``): (mask, selected, valid, unproved rows). ``screening=False`` turns off the
     float32 screening of float32 scores (:mod:`lampnum.lamp.screen32`; the mask is the same either way: the tests
-    compare them)."""
+    compare them). ``span`` and ``dense``, when given, are :func:`spans` and :func:`dense_prefixes` of ``allowed``
+    (a caller that reuses one mask computes them once)."""
     out = np.empty(z.shape, dtype=bool)  # every row cleared by the kernel
     kind = {"strict": STRICT, "bound": BOUND, "relaxed": RELAXED, "length": RELAXED, "top_mu": _TOP}[rule]
     beta = _ABSENT if bound is None else bound
     target = z if a.shape[0] > 0 else _ABSENT
-    span = spans(allowed)
+    if span is None or dense is None:
+        span = spans(allowed)
+        dense = dense_prefixes(allowed, span)
     screen = screening and z.dtype == np.float32 and (kind == RELAXED or (kind != _TOP and tau >= LOWEST_TAU))
     bad, selected, valid, unproved = _fused_blocks(kind, rule in ("relaxed", "length"), rule == "length", z, allowed,
-                                         span, dense_prefixes(allowed, span), beta, tau, length_ref, int(mu),
+                                         span, dense, beta, tau, length_ref, int(mu),
                                          parallel_blocks(z.shape[0]), out, a, bt, ia, ib, scale, target,
                                          bool(screen))  # fmt: skip
     if bad:

@@ -186,10 +186,12 @@ def decide_threshold_row32(kind, r, width, count, clean32, top32, ok, bound, tau
     if kind == STRICT:  # the prefilter in float32 (sixteen lanes; module docstring)
         twice_inverse32 = np.float32(2.0 * inverse)
         pre32 = min(np.float32(pre * _PREFILTER32), _FLOAT32_MAX)
-        for j in range(width):
-            weight32 = abs(clean32[j])
-            c32 = (e32[j] * twice_inverse32) * weight32
-            candidate[j] = ok[j] & ((c32 > pre32) | (tiny[j] & (weight32 * _TINY_WEIGHT32 > pre32)))
+        for j in range(width):  # no byte loads: an invalid entry (clean32 −inf) has e32 = 0 and an infinite
+            weight32 = abs(clean32[j])  # weight, so c32 is NaN; a valid one has e32 = 0 exactly when it is tiny
+            exp_value = e32[j]
+            c32 = (exp_value * twice_inverse32) * weight32
+            tiny_bound = (exp_value == _ZERO32) & (weight32 <= _FLOAT32_MAX) & (weight32 * _TINY_WEIGHT32 > pre32)
+            candidate[j] = (c32 > pre32) | tiny_bound
     else:
         for j in range(width):  # the prefilter in float64 (the bound is a float64 array)
             weight = bound[r, j]

@@ -331,3 +331,23 @@ def test_fused_attention_path_rejects_nonfinite_scores():
     low[0, 2, 1] = np.nan
     with pytest.raises(ValueError, match="NaN or \\+inf"):
         AttentionScores(LampConfig("strict", tau=0.1)).apply(q, q, low)
+
+
+def test_attention_scores_reuses_its_causal_mask_only_for_its_shape():
+    """One composition applied at changing shapes (as a forward pass with prompts of several lengths) gives what
+    a fresh one gives each time: the kept causal mask, its spans and dense flags follow the shape, and the mask
+    it keeps is read-only."""
+    rng = np.random.default_rng(11)
+    config = LampConfig("strict", tau=0.02)
+    kept = AttentionScores(config)
+    for n_q, n_k in ((9, 9), (5, 9), (9, 9), (16, 16)):
+        q = rng.normal(size=(2, n_q, 4)).astype(np.float32)
+        k = rng.normal(size=(2, n_k, 4)).astype(np.float32)
+        low = (np.matmul(q, np.swapaxes(k, -1, -2)) / 2.0 + rng.normal(scale=0.05, size=(2, n_q, n_k))).astype(
+            np.float32)  # fmt: skip
+        got = kept.apply(q, k, low.copy(), scale=0.5)
+        want = AttentionScores(config).apply(q, k, low.copy(), scale=0.5)
+        assert np.array_equal(got.mask, want.mask) and np.array_equal(got.values, want.values)
+        assert got.valid == want.valid == 2 * int(lamp.causal_mask(n_q, n_k).sum())
+    allowed = kept._causal_mask(16, 16)[0]
+    assert not allowed.flags.writeable

@@ -229,3 +229,15 @@ def test_spans_against_numpy(rows, n, density, seed):
     for allowed in (rng.random((rows, n)) < density * density, np.tri(rows, n, n - rows, dtype=bool)):
         want = [int(np.flatnonzero(row)[-1]) + 1 if row.any() else 0 for row in allowed]
         assert kernels.spans(allowed).tolist() == want
+
+
+def test_tiny_entry_with_a_huge_weight_is_not_screened_away():
+    """An entry 80.5 below the row maximum (its float32 exponential is cut to 0) whose weight is large enough for
+    its indicator, 2·(e^-80.5/2)·80000 ≈ 8.8e-31, to exceed τ = 2^-100: the float64 path selects it; the
+    screening's prefilter must keep it and then leave the row to float64, never decide it from the 0 (the two
+    maxima, p = 1/2 each, are provable on their own)."""
+    z = np.array([[80080.5, 80080.5, 80000.0]], dtype=np.float32)
+    allowed = np.ones((1, 3), dtype=bool)
+    screened, plain, unproved = _masks("strict", z, allowed, LOWEST_TAU)
+    assert plain.tolist() == [[True, True, True]]
+    assert np.array_equal(screened, plain) and unproved == 1
