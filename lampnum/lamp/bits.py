@@ -57,4 +57,3 @@ def gather_set_bytes_reference(word: int, base: int, columns: list[int]) -> None
     while word:
         byte, word = lowest_set_byte_reference(word)
         columns.append(base + byte)
-
