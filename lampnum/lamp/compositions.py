@@ -205,15 +205,15 @@ class AttentionScores:
         ours = in_place and given.dtype in (np.float64, np.float32) and given.flags.c_contiguous \
             and given.flags.writeable  # fmt: skip
         scores = given if ours else given.astype(np.float64)  # ours to correct
-        rows_of = None  # (spans, dense prefixes) of allowed, when known
+        span = dense = None  # spans and dense prefixes of allowed, when known
         if causal is True:
-            allowed, *rows_of = self._causal_mask(*scores.shape[-2:])
+            allowed, span, dense = self._causal_mask(*scores.shape[-2:])
         elif causal is False:
             allowed = None
         else:
             allowed = causal
         factor = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-        fused = self._fused(q, k, scores, allowed, bound, factor, rows_of)
+        fused = self._fused(q, k, scores, allowed, bound, factor, span, dense)
         if fused is not None:
             return fused
         # the causal mask itself stands for the valid entries when no score is −inf (no score-sized mask)
@@ -227,7 +227,8 @@ class AttentionScores:
         )  # fmt: skip
 
     def _fused(self, q: np.ndarray, k: np.ndarray, scores: np.ndarray, allowed: np.ndarray | None, bound: Any,
-               factor: float, rows_of: list[np.ndarray] | None = None) -> LampResult | None:  # fmt: skip
+               factor: float, span: np.ndarray | None = None,
+               dense: np.ndarray | None = None) -> LampResult | None:  # fmt: skip
         """The threshold rules (strict, relaxed, length) and top_mu by the strict indicator, with float64
         recomputation and a mask of the last two axes, in one pass over the scores
         (:func:`lampnum.lamp.kernels.fused_select_recompute`: each row decided, then its selected scores
@@ -261,7 +262,6 @@ class AttentionScores:
         ia = np.ascontiguousarray(_operand_batch(leads, batch, q.shape[:-2]), dtype=np.int64)
         ib = np.ascontiguousarray(_operand_batch(leads, batch, k.shape[:-2]), dtype=np.int64)
         rows = scores.reshape(-1, n)
-        span, dense = rows_of if rows_of else (None, None)
         mask, selected, valid, _ = kernels.fused_select_recompute(
             config.rule, rows, np.ascontiguousarray(allowed), float(config.tau or 0.0), float(config.length_ref or
             DEFAULT_LENGTH_REF), a3, bt3, ia, ib, factor, mu=int(config.mu or 0), span=span,

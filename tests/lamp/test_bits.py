@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from numba import njit
 
-from lampnum.lamp.bits import lowest_set_byte, lowest_set_byte_reference
+from lampnum.lamp.bits import gather_set_bytes, gather_set_bytes_reference, lowest_set_byte, lowest_set_byte_reference
 from lampnum.lamp.kernels import _kth_largest, _selected_columns
 
 
@@ -60,3 +60,20 @@ def test_kth_largest_against_a_sort(values, data):
     before = row.copy()
     assert _kth_largest(row, width, k, scratch) == np.sort(row[:width])[::-1][k - 1]
     assert np.array_equal(row, before)
+
+
+@njit(cache=True)
+def _gathered(word: np.uint64, base: int) -> np.ndarray:  # pragma: no cover - compiled
+    columns = np.empty(9, dtype=np.int64)  # eight entries and the slot a zero word writes
+    return columns[: gather_set_bytes(word, base, columns, 0)]
+
+
+@given(st.lists(st.booleans(), min_size=8, max_size=8), st.integers(0, 1000))
+def test_gather_set_bytes_and_its_twin_against_flatnonzero(flags, base):
+    """Every set byte of a word, zero words included (nothing counted), offset by ``base``."""
+    word = np.array(flags, dtype=bool).view(np.uint64)[0]
+    want = (base + np.flatnonzero(flags)).tolist()
+    assert _gathered(word, base).tolist() == want
+    twin: list[int] = []
+    gather_set_bytes_reference(int(word), base, twin)
+    assert twin == want
