@@ -37,7 +37,10 @@ Kernels, by spec (:func:`fast_path`); all are bit-identical to :mod:`lampnum.emu
   :func:`~lampnum.emulate.matmul_split.register_certificate` (nothing exceptional can happen),
   :func:`lampnum.emulate.matmul_split.register_split_kernel` runs: no test in the loop.
 - "block FMA": ``block > 1`` with float64 block sums, no via, a deterministic mode, finite operands. In rne with
-  exact products, :func:`lampnum.emulate.matmul_split.block_rne_kernel`: the block sums by a chain of FMAs (one per
+  exact products, operands that are float32 values and an accumulator of p <= 22 inside float32's normal range,
+  :func:`lampnum.emulate.matmul_block32.block32_matmul`: float32 block sums on sixteen lanes and each update
+  certified from an error bound in float32, or redone exactly. Other rne cases with exact products,
+  :func:`lampnum.emulate.matmul_split.block_rne_kernel`: the block sums by a chain of FMAs (one per
   product, on vector lanes) and one checked Veltkamp rounding per block. Otherwise
   (:func:`lampnum.emulate.matmul_blocked.blocked_matmul`) the block sums come from a BLAS product and every
   accumulator update is certified from an error bound or recomputed exactly.
@@ -59,6 +62,7 @@ from ..rounding import round as round_to_format
 from ..rounding.api import resolve_rng
 from ..rounding.modes import RoundingMode
 from .accumulate import check_sum_format
+from .matmul_block32 import block32_eligible, block32_matmul
 from .matmul_blocked import blocked_eligible, blocked_matmul
 from .matmul_fast import exact_product_kernel, register_kernel
 from .matmul_kernels import run_matmul_kernel
@@ -300,6 +304,11 @@ def _product(a: np.ndarray, b: np.ndarray, batch_shape: tuple[int, ...], spec: M
         strict_rne_lanes32_kernel(a32, b32, a_index, b_index, out, lowered(acc), band, certified)
         if banded is not None:
             banded[0] = True
+        return out.reshape(batch_shape + (n_rows, n_cols))
+    if path == "block FMA" and spec.mode is RoundingMode.RNE and spec.product is None \
+            and block32_eligible(a_stats, b_stats, spec.block, acc) and (float32_in or (
+            _float32_values(a_batches, a_stats) and _float32_values(b_batches, b_stats))):  # fmt: skip
+        block32_matmul(a_batches, b_batches, a_index, b_index, out, spec.block, acc, lowered(acc))
         return out.reshape(batch_shape + (n_rows, n_cols))
     a_batches = np.ascontiguousarray(a_batches, dtype=np.float64)
     b_batches = np.ascontiguousarray(b_batches, dtype=np.float64)
