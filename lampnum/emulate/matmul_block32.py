@@ -18,26 +18,32 @@ smaller than ``b·2^-24·‖a‖‖b‖`` for data of even magnitude, and the re
 
 One update, in float32 (:func:`certified_update32_reference` is its pure-Python twin, same names):
 
-- ``y = RN24(s + T)``, so the exact ``v = s + t`` has ``|v - y| <= e + 2^-24·|y|``;
-- ``radius = RN24(RN24(RN24(norm_a·norm_b)·factor) + absolute + 2^-22·|y|)·(1 + 2^-20)`` with ``norm_a``,
-  ``norm_b`` float32 values at least ``‖w ⊙ a_block‖₂`` and ``‖b_block‖₂``, ``factor >= c`` and
-  ``absolute >= b·2^-126``. Each of its six float32 operations loses at most a relative 2^-24 or an absolute
-  2^-150, which the ``1 + 2^-20`` covers (``absolute >= 2^-125``), so ``radius >= (e + 2^-22·|y|)(1 + 2^-21)``;
-- ``low = RN24(y - radius)`` and ``high = RN24(y + radius)`` then satisfy ``low < v < high``: rounding
-  ``y - radius`` moves it by at most ``2^-24(|y| + radius)``, and ``low < y - e - 2^-24|y|`` holds when
-  ``radius·(1 - 2^-24) > e + 2·2^-24|y|``, which the ``2^-22|y|`` term (four times ``2^-24|y|``) and the
-  ``2^-21·e`` margin give (``e > 0``);
-- both ends are rounded to p bits by Veltkamp's splitting in float32 (``C = 2^(24-p) + 1``; *a* nearest p-bit
-  number, Dekker 1971, Boldo IJCAR 2006, ``2 <= 24 - p <= 22``). If both give the same ``q``, both ends lie in the
-  closed interval of numbers that have ``q`` as a nearest p-bit neighbour, and ``v``, strictly between them, lies
-  in its interior, where ``q`` is *the* rounding: ``RNE_p(v) = q``. The update is certified when, in addition, both
-  ends lie on one side of zero at least ``2^emin`` away (``q`` normal) and ``|q| <= max``; an overflow of ``C·x``
-  gives NaN, which is never certified.
+- ``y = RN24(s + T)``, so the exact ``v = s + t`` has ``|v - y| <= e + 2^-24·|y|`` (``|y|`` normal; a subnormal
+  float32 ``y`` is never certified);
+- ``radius = RN24(norm_a·scaled_norm_b + RN24(2^-24(1 + 2^-20)·|y| + absolute))`` (two fused multiply-adds) with
+  ``norm_a >= ‖w ⊙ a_block‖₂``, ``scaled_norm_b >= ‖b_block‖₂·c·(1 + 2^-20)`` and ``absolute >=
+  b·2^-126·(1 + 2^-20)`` float32 values computed once (:func:`scaled_bounds`). Each fused multiply-add loses at most
+  a relative 2^-24 (its result is normal, ``absolute >= 2^-125``), and ``(1 + 2^-20)(1 - 2^-24)^2 >= 1``, so
+  ``radius >= e + 2^-24·|y|``;
+- ``q`` is ``y`` rounded to p bits by Veltkamp's splitting in float32 (``C = 2^(24-p) + 1``; *a* nearest p-bit
+  number, Dekker 1971, Boldo IJCAR 2006, ``2 <= 24 - p <= 22``) and ``excess = |y| - |q|``, exact (both are
+  multiples of the float32 ulp of ``y`` and differ by at most half a p-bit ulp);
+- ``half_gap = 2^(E - p)`` for ``|q|`` in the binade ``[2^E, 2^(E+1))``, half the distance to the p-bit neighbour
+  away from zero; ``half_gap_below``, the same from the binade of the float32 number just below ``|q|``, half the
+  distance to the neighbour toward zero (a quarter of ``2^(E-p+1)`` when ``|q| = 2^E``): integer operations on the
+  encoding;
+- certified when ``RN24(radius + excess) < half_gap``, ``RN24(radius - excess) < half_gap_below`` (then the exact
+  sums are below too: rounding is monotone and the half gaps are float32 numbers), ``|q| > threshold = max(2^emin,
+  2^(p-125))`` (``q`` normal in the format, its half gaps normal float32 numbers) and ``|q| <= max``. Then ``|v|``,
+  within ``radius`` of ``|y| = |q| + excess`` (``v`` and ``y`` have one sign: ``radius < |q|``), lies strictly
+  between the midpoints on either side of ``|q|``: ``RNE_p(v) = q``, no tie (at ``|q| = max``, ``|v| < max +
+  half_gap`` rounds to ``max`` too). An overflow of ``C·y`` gives NaN, which is never certified.
 
 An update that is not certified (``v`` within the radius of a rounding boundary, the subnormal range, overflow;
-0.4 % of the updates for standard normal data at bf16) keeps the old value, is flagged, and is redone from the spec: the
-sequential float64 block sum ``t`` of the exact products, then ``round_sum(s, t)`` (TwoSum and round-to-odd, exact).
-So the result is bit for bit the spec's, whatever the data; hard data only costs recomputations.
+0.3 % to 1.2 % of the updates for standard normal data at bf16 and GPT-2 shapes) keeps the old value, is flagged, and
+is redone from the spec: the sequential float64 block sum ``t`` of the exact products, then Veltkamp's splitting of
+``RN53(s + t)`` where that is exact, else ``round_sum(s, t)`` (TwoSum and round-to-odd). So the result is bit for bit
+the spec's, whatever the data; hard data only costs recomputations.
 
 Eligible (:func:`block32_eligible`): ``2 <= p <= 22`` and an exponent range within float32's normal range (every
 accumulator value, subnormals included, is a float32 value, and its normal numbers are normal float32 numbers),
@@ -46,19 +52,23 @@ operands that are float32 values, finite and normal (no subnormal entries: a pro
 float32 max``).
 
 Tiles: six rows × ``PANEL`` = 128 columns of one matrix; B is packed once into column panels (k-major, zero
-padded), so the loop's 32 streams of ``b`` values share one base pointer and the compiler vectorises it. Tiles
-sharing a panel are consecutive, so each thread keeps its panel in cache.
+padded), so the loop's 32 streams of ``b`` values share one base pointer and the compiler vectorises it. A work item
+is ``CHUNK`` tiles of one panel, run block by block (the panel's block stays in cache for all of them) with no array
+slice taken per tile: a slice of a shared operand counts references with atomic operations, which two threads
+would contend for (the order and the slices together: 7 to 12 % faster than tile by tile).
 """
 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 from numba import njit, prange
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from ..formats import Format
+from ..rounding.reference import round_reference
 from .accumulate import round_sum
 from .matmul_blocked import block_error_factor
 from .matmul_lanes32 import fma32
@@ -69,13 +79,14 @@ __all__ = ["PANEL", "block32_eligible", "block32_matmul", "certified_update32_re
 
 PANEL = 128  # columns per tile (measured 64, 128 and 256 at the qkv shape: 128 best)
 GROUP = 6  # rows per tile: the b value of a step is shared by six fused multiply-adds
-_LANES = 8  # flagged updates redone side by side
-CHUNK = 11  # groups of rows per work item (they share buffers)
+CHUNK = 11  # groups of rows per work item, sharing its buffers (4 to 22 measured at the qkv shape: all alike)
 _STEPS = 4  # k steps kept in registers between loads and stores of the block sums (measured: 6 rows x 4
 # steps 8.5 ms, 4 x 8 13.1 ms, 6 x 8 11.4 ms, 8 x 4 9.4 ms at the qkv shape, against 7.8 ms for numpy's float32 @)
 _F32_MAX = float(np.finfo(np.float32).max)
-_MARGIN = np.float32(1 + 2.0**-20)
-_Y_TERM = np.float32(2.0**-22)
+_MARGIN = 1 + 2.0**-20  # covers the float32 roundings of the radius (module docstring)
+_Y_TERM = np.float32(2.0**-24 * _MARGIN)  # exact in float32
+_EXPONENT_MASK = np.uint32(0x7F800000)
+_FP32 = Format(p=24, emax=127)
 
 
 def block32_eligible(a_stats: OperandStats, b_stats: OperandStats, block: int, accumulator: Format) -> bool:
@@ -184,175 +195,246 @@ def _block_sums(a_pack, panel, count, sums):  # noqa: ANN001, ANN202
         k += 1
 
 
+def scaled_bounds(norms_b: np.ndarray, block: int) -> tuple[np.ndarray, np.float32]:
+    """The float32 constants of the radius (module docstring): ``scaled_norm_b`` (at least
+    ``norms_b·c·(1 + 2^-20)``, elementwise) and ``absolute`` (at least ``block·2^-126·(1 + 2^-20)``)."""
+    factor = chain_error_factor(block) * _MARGIN * (1 + 2.0**-50)  # the float64 products' own roundings
+    scaled = _round_up32(np.asarray(norms_b, dtype=np.float64) * factor)
+    absolute = _round_up32(np.array([block * 2.0**-126 * _MARGIN]))[0]
+    return scaled, absolute
+
+
 @njit(cache=True, inline="always")
-def _certified_update(s, block_sum, norm_a, norm_b, factor, absolute, splitter, tiny, max_value):  # noqa: ANN001, ANN202
+def _certified_update(s, block_sum, norm_a, scaled_norm_b, absolute, splitter, exponent_shift, threshold,
+                      max_value):  # noqa: ANN001, ANN202  # fmt: skip
     """One update on float32 lanes (module docstring): (``RNE_p(s + t)`` when certified, certified)."""
     y = s + block_sum
-    radius = (norm_a * norm_b * factor + absolute + _Y_TERM * abs(y)) * _MARGIN
-    low = y - radius
-    high = y + radius
-    g = low * splitter
-    low_value = g - (g - low)
-    g = high * splitter
-    high_value = g - (g - high)
-    good = (low_value == high_value) & ((low >= tiny) | (high <= -tiny)) & (abs(low_value) <= max_value)
-    return low_value, good
+    radius = fma32(norm_a, scaled_norm_b, fma32(_Y_TERM, abs(y), absolute))
+    g = y * splitter
+    q = g - (g - y)
+    magnitude = abs(q)
+    excess = abs(y) - magnitude  # exact
+    bits = np.float32(magnitude).view(np.uint32)
+    half_gap = np.uint32(np.uint32(bits & _EXPONENT_MASK) - exponent_shift).view(np.float32)
+    half_gap_below = np.uint32(np.uint32(np.uint32(bits - np.uint32(1)) & _EXPONENT_MASK) - exponent_shift).view(
+        np.float32)  # fmt: skip
+    good = (radius + excess < half_gap) & (radius - excess < half_gap_below) & (magnitude > threshold) & (
+        magnitude <= max_value)  # fmt: skip
+    return q, good
 
 
-def certified_update32_reference(s: float, block_sum: float, norm_a: float, norm_b: float, factor: float,
-                                 absolute: float, precision: int, emin: int,
-                                 max_value: float) -> tuple[float, bool]:  # fmt: skip
-    """Pure-Python twin of one update (numpy float32 scalars, the kernel's names): (``q``, certified)."""
+def certified_update32_reference(s: float, block_sum: float, norm_a: float, norm_b: float, block: int,
+                                 precision: int, emin: int, max_value: float) -> tuple[float, bool]:  # fmt: skip
+    """Pure-Python twin of one update (numpy float32 scalars, the kernel's names, integers for the encodings):
+    (``q``, certified), for a block of ``block`` products and the float64 norms ``norm_a``, ``norm_b``."""
     f32 = np.float32
-    s, block_sum, norm_a, norm_b = f32(s), f32(block_sum), f32(norm_a), f32(norm_b)
-    y = f32(s + block_sum)
-    radius = f32(f32(f32(f32(f32(norm_a * norm_b) * f32(factor)) + f32(absolute)) + f32(_Y_TERM * abs(y))) * _MARGIN)
-    low, high = f32(y - radius), f32(y + radius)
+    scaled, absolute = scaled_bounds(np.array([norm_b]), block)
+    s, block_sum, norm_a, scaled_norm_b = f32(s), f32(block_sum), _round_up32(np.array([norm_a]))[0], scaled[0]
+
+    def fused(first: np.float32, second: np.float32, addend: np.float32) -> np.float32:  # one rounding, as an FMA
+        exact = Fraction(float(first)) * Fraction(float(second)) + Fraction(float(addend))
+        return f32(round_reference(exact, _FP32, "rne"))
+
     splitter = f32(2 ** (24 - precision) + 1)
-    with np.errstate(over="ignore", invalid="ignore"):
-        g = f32(low * splitter)
-        low_value = f32(g - f32(g - low))
-        g = f32(high * splitter)
-        high_value = f32(g - f32(g - high))
-    tiny = f32(2.0**emin)
-    good = bool(low_value == high_value and (low >= tiny or high <= -tiny) and abs(low_value) <= f32(max_value))
-    return float(low_value), good
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a NaN q, never certified
+        y = f32(s + block_sum)
+        g = f32(y * splitter)
+        q = f32(g - f32(g - y))
+    magnitude = abs(q)
+    threshold = max(2.0**emin, 2.0 ** (precision - 125))
+    if not (np.isfinite(magnitude) and threshold < magnitude <= f32(max_value)):
+        return float(q), False
+    excess = f32(abs(y) - magnitude)
+    inner = fused(_Y_TERM, abs(y), absolute)
+    radius = fused(norm_a, scaled_norm_b, inner)
+    bits = int(magnitude.view(np.uint32))
+    half_gap = float(np.uint32((bits & 0x7F800000) - (precision << 23)).view(np.float32))
+    half_gap_below = float(np.uint32(((bits - 1) & 0x7F800000) - (precision << 23)).view(np.float32))
+    good = bool(f32(radius + excess) < half_gap and f32(radius - excess) < half_gap_below)
+    return float(q), good
 
 
 @njit(cache=True)
-def _update_tile(acc, sums, flags, a_norms, b_norms, factor, absolute, splitter, tiny, max_value):  # noqa: ANN001, ANN202
-    """Every element's update of one block (``a_norms[r]``, ``b_norms[n]``); returns whether any was not certified
-    (those keep their value, flagged 1)."""
+def _update_tile(acc, sums, flags, row_hits, a_norms, scaled_norms_b, absolute, splitter, exponent_shift,
+                 threshold, max_value):  # noqa: ANN001, ANN202  # fmt: skip
+    """Every element's update of one block (``a_norms[r]``, ``scaled_norms_b[n]``); those not certified keep their
+    value and are flagged 1, ``row_hits[r]`` says whether row r has any. Returns whether any row has."""
+    hit = np.uint8(0)
     for r in range(GROUP):
         norm_a = a_norms[r]
         for n in range(PANEL):
             e = r * PANEL + n
             old = acc[e]
-            value, good = _certified_update(old, sums[e], norm_a, b_norms[n], factor, absolute, splitter, tiny,
-                                            max_value)  # fmt: skip
+            value, good = _certified_update(old, sums[e], norm_a, scaled_norms_b[n], absolute, splitter,
+                                            exponent_shift, threshold, max_value)  # fmt: skip
             flags[e] = np.uint8(not good)
             acc[e] = value if good else old
-    hit = np.uint8(0)
-    for e in range(GROUP * PANEL):  # a separate reduction: counting in the loop above halves its vector width
-        hit |= flags[e]
+        row_hit = np.uint8(0)
+        for n in range(PANEL):  # a separate reduction: counting in the loop above halves its vector width
+            row_hit |= flags[r * PANEL + n]
+        row_hits[r] = row_hit
+        hit |= row_hit
     return hit != 0
 
 
+@njit(cache=True, inline="always")
+def _finish_redo(acc, e, sum_t, splitter, low, half, min_normal, max_value):  # noqa: ANN001, ANN202
+    """``acc[e] = RNE_p(acc[e] + t)`` by Veltkamp's splitting of ``RN53(s + t)``, unless that is a midpoint, in the
+    subnormal range or above the largest value: then ``acc[e]`` is left and True returned."""
+    value, bad = _checked_split(np.float64(acc[e]) + sum_t, splitter, low, half, min_normal, max_value)
+    if not bad:
+        acc[e] = np.float32(value + 0.0)  # + 0.0: an exact zero sum is +0, as the spec's
+    return bad
+
+
 @njit(cache=True)
-def _redo(acc, flags, a_pack, panel, count, rows, cols, lanes, acc_params):  # noqa: ANN001, ANN202
-    """The flagged updates of one block, from the spec: the sequential float64 sum ``t`` of the exact products, then
-    ``RNE_p(s + t)`` by Veltkamp's splitting of ``RN53(s + t)`` (right unless that is a midpoint, in the subnormal
-    range or above the largest value: those go to :func:`~lampnum.emulate.accumulate.round_sum`). The sums run
-    ``_LANES`` elements at a time, so that their dependent chains of additions overlap. Returns the count."""
-    positions, row_of, col_of = lanes[0], lanes[1], lanes[2]
+def _block_sum64(a_pack, panel, count, e):  # noqa: ANN001, ANN202
+    """The spec's block sum ``t`` of element ``e``: its exact products added in order in float64, from the first
+    (a signed zero kept)."""
+    r, n = e // PANEL, e % PANEL
+    total = np.float64(a_pack[r]) * np.float64(panel[n])
+    for k in range(1, count):
+        total = total + np.float64(a_pack[GROUP * k + r]) * np.float64(panel[k * PANEL + n])
+    return total
+
+
+@njit(cache=True)
+def _redo(acc, flags, row_hits, a_pack, panel, count, rows, cols, positions, acc_params):  # noqa: ANN001, ANN202
+    """The flagged updates of one block, from the spec: the sequential float64 sum ``t`` of the exact products (it
+    starts at the first product, a signed zero kept), then :func:`_finish_redo`. Four sums run side by side in
+    registers, so that their dependent chains of additions overlap (the last element pads the last four: the same
+    work, the same result). The rare updates that Veltkamp's splitting cannot round (midpoints, the subnormal range,
+    overflow) go last to :func:`~lampnum.emulate.accumulate.round_sum`, out of the loop. Returns the count."""
     flagged = 0
     words = flags.view(np.uint64)  # eight flags a word: zero words (almost all) are skipped at once
-    for w in range(words.shape[0]):
-        word = words[w]
-        while word != 0:
-            e = w * 8 + np.int64(trailing_zeros(word)) // 8
-            word &= word - np.uint64(1)  # the flag is 1: its byte's lowest bit is the only one set
-            r, n = e // PANEL, e % PANEL
-            if r < rows and n < cols:
-                positions[flagged], row_of[flagged], col_of[flagged] = e, r, n
-                flagged += 1
-    last = max(flagged - 1, 0)
-    for extra in range(flagged, flagged + _LANES):  # pad with the last element: the same work, the same result
-        positions[extra], row_of[extra], col_of[extra] = positions[last], row_of[last], col_of[last]
+    for r in range(rows):
+        if row_hits[r] == 0:
+            continue
+        for w in range(r * (PANEL // 8), (r + 1) * (PANEL // 8)):
+            word = words[w]
+            while word != 0:
+                e = w * 8 + np.int64(trailing_zeros(word)) // 8
+                word &= word - np.uint64(1)  # the flag is 1: its byte's lowest bit is the only one set
+                if e % PANEL < cols:
+                    positions[flagged] = e
+                    flagged += 1
     precision, min_normal, max_value = acc_params[0], 2.0 ** acc_params[1], acc_params[3]
     splitter = float(2 ** (53 - precision) + 1)
     low = np.int64((1 << (53 - precision)) - 1)
     half = np.int64(1 << (52 - precision))
-    sums = np.empty(_LANES)
-    for start in range(0, flagged, _LANES):
-        for lane in range(_LANES):  # the spec's t starts at the first product (a signed zero kept)
-            sums[lane] = np.float64(a_pack[row_of[start + lane]]) * np.float64(panel[col_of[start + lane]])
+    hard = 0  # hard cases are written over positions already read
+    for start in range(0, flagged, 4):
+        last = flagged - 1
+        e0, e1 = positions[start], positions[min(start + 1, last)]
+        e2, e3 = positions[min(start + 2, last)], positions[min(start + 3, last)]
+        r0, r1, r2, r3 = e0 // PANEL, e1 // PANEL, e2 // PANEL, e3 // PANEL
+        n0, n1, n2, n3 = e0 % PANEL, e1 % PANEL, e2 % PANEL, e3 % PANEL
+        t0 = np.float64(a_pack[r0]) * np.float64(panel[n0])
+        t1 = np.float64(a_pack[r1]) * np.float64(panel[n1])
+        t2 = np.float64(a_pack[r2]) * np.float64(panel[n2])
+        t3 = np.float64(a_pack[r3]) * np.float64(panel[n3])
         for k in range(1, count):
-            for lane in range(_LANES):
-                product = np.float64(a_pack[GROUP * k + row_of[start + lane]]) * np.float64(
-                    panel[k * PANEL + col_of[start + lane]])  # fmt: skip
-                sums[lane] = sums[lane] + product
-        for lane in range(min(_LANES, flagged - start)):
-            e = positions[start + lane]
-            old = np.float64(acc[e])
-            value, bad = _checked_split(old + sums[lane], splitter, low, half, min_normal, max_value)
-            if bad:  # round_sum keeps the sign of a value that rounds to zero
-                value = round_sum(old, sums[lane], acc_params[0], acc_params[1], acc_params[2], acc_params[3],
-                                  acc_params[4], acc_params[5], acc_params[6], 0, np.uint64(0), False)  # fmt: skip
-            else:
-                value = value + 0.0  # an exact zero sum is +0, as the spec's
-            acc[e] = np.float32(value)
+            a_row, b_row = GROUP * k, k * PANEL
+            t0 = t0 + np.float64(a_pack[a_row + r0]) * np.float64(panel[b_row + n0])
+            t1 = t1 + np.float64(a_pack[a_row + r1]) * np.float64(panel[b_row + n1])
+            t2 = t2 + np.float64(a_pack[a_row + r2]) * np.float64(panel[b_row + n2])
+            t3 = t3 + np.float64(a_pack[a_row + r3]) * np.float64(panel[b_row + n3])
+        if _finish_redo(acc, e0, t0, splitter, low, half, min_normal, max_value):
+            positions[hard] = e0
+            hard += 1
+        if start + 1 < flagged and _finish_redo(acc, e1, t1, splitter, low, half, min_normal, max_value):
+            positions[hard] = e1
+            hard += 1
+        if start + 2 < flagged and _finish_redo(acc, e2, t2, splitter, low, half, min_normal, max_value):
+            positions[hard] = e2
+            hard += 1
+        if start + 3 < flagged and _finish_redo(acc, e3, t3, splitter, low, half, min_normal, max_value):
+            positions[hard] = e3
+            hard += 1
+    for h in range(hard):  # round_sum keeps the sign of a value that rounds to zero
+        e = positions[h]
+        acc[e] = np.float32(round_sum(np.float64(acc[e]), _block_sum64(a_pack, panel, count, e), acc_params[0],
+                                      acc_params[1], acc_params[2], acc_params[3], acc_params[4], acc_params[5],
+                                      acc_params[6], 0, np.uint64(0), False))  # fmt: skip
     return flagged
 
 
 @njit(cache=True)
-def _tile(a_mat, row_start, rows, panel_all, a_norms, b_norms, out_rows, cols, block, factor, absolute, splitter,
-          tiny, max_value, acc_params, acc, sums, flags, a_pack, a_block_norms, lanes):  # noqa: ANN001, ANN202  # fmt: skip
-    """One tile (``rows <= GROUP`` rows from ``row_start``, one panel of which ``cols`` columns are real): every
-    block's sums, certified updates and exact redos, the result written to ``out_rows``. Returns the redo count."""
+def _chunk(a_mat, row_start, row_stop, panel_all, a_norms, scaled_norms_b, out_rows, cols, block, absolute, splitter,
+           exponent_shift, threshold, max_value, acc_params, acc_all, sums, flags, row_hits, a_pack, a_block_norms,
+           positions):  # noqa: ANN001, ANN202  # fmt: skip
+    """Rows ``row_start:row_stop`` (at most ``CHUNK`` groups of ``GROUP``) of one panel, of which ``cols`` columns are
+    real: block by block, every group's sums, certified updates and exact redos, the result written to
+    ``out_rows``. Returns the redo count. Blocks outermost: the panel's block (``block·PANEL`` values) stays in cache
+    for all groups, and each slice is taken once per block, not once per group (slicing counts references with atomic
+    operations on the shared operand, which two threads would contend for)."""
     depth = a_mat.shape[1]
-    acc[:] = 0.0
-    if rows < GROUP:
-        a_pack[:] = 0.0  # rows past the matrix contribute zero sums (their results are not written)
-        a_block_norms[:] = 0.0
+    n_groups = (row_stop - row_start + GROUP - 1) // GROUP
+    acc_all[:] = 0.0
     redone = 0
     for j in range((depth + block - 1) // block):
         k_start = j * block
         count = min(block, depth - k_start)
-        for k in range(count):
+        panel = panel_all[k_start * PANEL:(k_start + count) * PANEL]
+        block_norms_b = scaled_norms_b[j]
+        for group in range(n_groups):
+            first = row_start + group * GROUP
+            rows = min(GROUP, row_stop - first)
+            if rows < GROUP:
+                a_pack[:] = 0.0  # rows past the matrix contribute zero sums (their results are not written)
+                a_block_norms[:] = 0.0
+            for k in range(count):
+                for r in range(rows):
+                    a_pack[GROUP * k + r] = a_mat[first + r, k_start + k]
             for r in range(rows):
-                a_pack[GROUP * k + r] = a_mat[row_start + r, k_start + k]
-        for r in range(rows):
-            a_block_norms[r] = a_norms[row_start + r, j]
-        _block_sums(a_pack, panel_all[k_start * PANEL:(k_start + count) * PANEL], count, sums)
-        if not _update_tile(acc, sums, flags, a_block_norms, b_norms[j], factor, absolute, splitter, tiny, max_value):
-            continue
-        redone += _redo(acc, flags, a_pack, panel_all[k_start * PANEL:(k_start + count) * PANEL], count, rows, cols,
-                        lanes, acc_params)  # fmt: skip
-    for r in range(rows):
-        for n in range(cols):
-            out_rows[row_start + r, n] = acc[r * PANEL + n]
+                a_block_norms[r] = a_norms[first + r, j]
+            acc = acc_all[group * GROUP * PANEL:(group + 1) * GROUP * PANEL]  # a private buffer: no contention
+            _block_sums(a_pack, panel, count, sums)
+            if _update_tile(acc, sums, flags, row_hits, a_block_norms, block_norms_b, absolute, splitter,
+                            exponent_shift, threshold, max_value):  # fmt: skip
+                redone += _redo(acc, flags, row_hits, a_pack, panel, count, rows, cols, positions, acc_params)
+    for group in range(n_groups):
+        first = row_start + group * GROUP
+        for r in range(min(GROUP, row_stop - first)):
+            for n in range(cols):
+                out_rows[first + r, n] = acc_all[(group * GROUP + r) * PANEL + n]
     return redone
 
 
 @njit(cache=True, parallel=True)
-def _block32_kernel(a, packed, a_index, b_index, a_norms, b_norms, out, block, factor, absolute, precision,
+def _block32_kernel(a, packed, a_index, b_index, a_norms, scaled_norms_b, out, block, absolute, precision,
                     acc_params):  # noqa: ANN001, ANN201  # fmt: skip
     """``out[t] = A[a_index[t]] @ B[b_index[t]]`` (``packed``: B's panels, ``(batches·panels, K·PANEL)``); returns
-    the number of element updates that were redone exactly. Work items are ``CHUNK`` groups of rows of one panel,
-    which share their buffers."""
+    the number of element updates that were redone exactly. Work items are ``CHUNK`` groups of rows of one panel."""
     n_rows = a.shape[1]
     n_cols = out.shape[2]
     n_panels = -(-n_cols // PANEL)
-    n_groups = (n_rows + GROUP - 1) // GROUP
-    n_chunks = (n_groups + CHUNK - 1) // CHUNK
+    rows_per_item = CHUNK * GROUP
+    n_chunks = (n_rows + rows_per_item - 1) // rows_per_item
     splitter = np.float32(2 ** (24 - precision) + 1)
-    tiny = np.float32(2.0 ** acc_params[1])
+    exponent_shift = np.uint32(precision << 23)
+    threshold = np.float32(max(2.0 ** acc_params[1], 2.0 ** (precision - 125)))
     max_value = np.float32(acc_params[3])
-    factor32 = np.float32(factor)
-    absolute32 = np.float32(absolute)
     items = out.shape[0] * n_panels * n_chunks
     redone = np.zeros(items, dtype=np.int64)
     for item in prange(items):
         t = item // (n_panels * n_chunks)
         p = (item // n_chunks) % n_panels
         chunk = item % n_chunks
-        a_mat = a[a_index[t]]
-        panel_all = packed[b_index[t] * n_panels + p]
-        panel_norms = b_norms[b_index[t] * n_panels + p]
         cols = min(PANEL, n_cols - p * PANEL)
-        out_rows = out[t, :, p * PANEL:p * PANEL + cols]
-        acc = np.empty(GROUP * PANEL, dtype=np.float32)
+        acc_all = np.empty(CHUNK * GROUP * PANEL, dtype=np.float32)
         sums = np.empty(GROUP * PANEL, dtype=np.float32)
         flags = np.empty(GROUP * PANEL, dtype=np.uint8)
+        row_hits = np.zeros(GROUP, dtype=np.uint8)
         a_pack = np.zeros(GROUP * block, dtype=np.float32)
         a_block_norms = np.zeros(GROUP, dtype=np.float32)
-        lanes = np.empty((3, GROUP * PANEL + _LANES), dtype=np.int64)
-        for group in range(chunk * CHUNK, min(n_groups, (chunk + 1) * CHUNK)):
-            row_start = group * GROUP
-            redone[item] += _tile(a_mat, row_start, min(GROUP, n_rows - row_start), panel_all, a_norms[a_index[t]],
-                                  panel_norms, out_rows, cols, block, factor32, absolute32, splitter, tiny,
-                                  max_value, acc_params, acc, sums, flags, a_pack, a_block_norms, lanes)  # fmt: skip
+        positions = np.empty(GROUP * PANEL, dtype=np.int64)
+        row_start = chunk * rows_per_item
+        redone[item] = _chunk(a[a_index[t]], row_start, min(n_rows, row_start + rows_per_item),
+                              packed[b_index[t] * n_panels + p], a_norms[a_index[t]],
+                              scaled_norms_b[b_index[t] * n_panels + p], out[t, :, p * PANEL:p * PANEL + cols], cols,
+                              block, absolute, splitter, exponent_shift, threshold, max_value, acc_params, acc_all,
+                              sums, flags, row_hits, a_pack, a_block_norms, positions)  # fmt: skip
     return redone.sum()
 
 
@@ -364,9 +446,8 @@ def block32_matmul(a: np.ndarray, b: np.ndarray, a_index: np.ndarray, b_index: n
     b32 = np.ascontiguousarray(b, dtype=np.float32)
     packed = np.stack([pack_panels(b_mat) for b_mat in b32])
     a_norms = _round_up32(_row_block_norms(a32, block) * (1 + 2.0**-30))  # the float64 sums' own error
-    b_norms = _round_up32(_col_block_norms(packed.reshape(-1, *packed.shape[2:]), block) * (1 + 2.0**-30))
-    factor = float(_round_up32(np.array([chain_error_factor(block)]))[0])
-    absolute = block * 2.0**-126
+    b_norms = _col_block_norms(packed.reshape(-1, *packed.shape[2:]), block) * (1 + 2.0**-30)
+    scaled_norms_b, absolute = scaled_bounds(b_norms, block)
     panels = packed.reshape(packed.shape[0] * packed.shape[1], -1)
-    return int(_block32_kernel(a32, panels, a_index, b_index, a_norms, b_norms, out, block, factor, absolute,
+    return int(_block32_kernel(a32, panels, a_index, b_index, a_norms, scaled_norms_b, out, block, absolute,
                                accumulator.p, acc_params))  # fmt: skip

@@ -132,42 +132,77 @@ def test_eligibility() -> None:
     assert not block32_eligible(operand_stats(big), operand_stats(b * np.float32(2.0**62)), 32, ln.format("bf16"))
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.floats(-300, 300, width=32), st.floats(-300, 300, width=32), st.floats(0, 30, width=32),
-       st.floats(0, 30, width=32), st.sampled_from([2, 32, 300]), st.sampled_from(["bf16", "fp16", "e4m3"]),
-       st.floats(-1, 1))  # fmt: skip
+@settings(max_examples=500, deadline=None)
+@given(st.floats(-300, 300, width=32), st.floats(-300, 300, width=32), st.floats(0, 30), st.floats(0, 30),
+       st.sampled_from([2, 32, 300]), st.sampled_from(["bf16", "fp16", "e4m3", "e5m2"]), st.floats(-1, 1))  # fmt: skip
 def test_a_certified_update_is_the_exact_rounding_of_every_sum_in_the_bound(
     s: float, block_sum: float, norm_a: float, norm_b: float, block: int, name: str, where: float
 ) -> None:
-    """For any block sum t the bound allows (|t - T| <= e, here its two ends and a point between), a certified
-    update equals RNE_p(s + t) computed on rationals (:func:`lampnum.rounding.reference.round_reference`)."""
+    """For any block sum t the bound allows (|t - T| <= c·norm_a·norm_b + block·2^-126: its two ends and a point
+    between), a certified update equals RNE_p(s + t) computed on rationals
+    (:func:`lampnum.rounding.reference.round_reference`)."""
     fmt = ln.format(name)
     s = float(round_reference(Fraction(s), fmt, "rne"))  # the accumulator holds a value of its format
-    factor = float(np.nextafter(np.float32(chain_error_factor(block)), np.float32(np.inf)))
-    absolute = block * 2.0**-126
-    value, good = certified_update32_reference(s, block_sum, norm_a, norm_b, factor, absolute, fmt.p, fmt.emin,
-                                               float(fmt.max))  # fmt: skip
+    value, good = certified_update32_reference(s, block_sum, norm_a, norm_b, block, fmt.p, fmt.emin, float(fmt.max))
     if not good:
         return
-    e = Fraction(factor) * Fraction(norm_a) * Fraction(norm_b) + Fraction(absolute)
+    e = Fraction(chain_error_factor(block)) * Fraction(norm_a) * Fraction(norm_b) + block * Fraction(2) ** -126
     for offset in (-e, e, e * Fraction(where)):
         exact = Fraction(s) + Fraction(block_sum) + offset
         assert value == float(round_reference(exact, fmt, "rne")), (s, block_sum, offset)
 
 
+def test_the_certificate_is_tight_enough_to_certify_most_updates() -> None:
+    """The twin certifies ordinary updates and refuses the boundary cases (a bound that refused everything would pass
+    the test above)."""
+    rng = np.random.default_rng(5)
+    bf16 = ln.format("bf16")
+    certified = 0
+    for _ in range(300):
+        s = float(round_reference(Fraction(float(rng.standard_normal() * 20)), bf16, "rne"))
+        block_sum = float(np.float32(rng.standard_normal() * 5))
+        certified += certified_update32_reference(s, block_sum, 100.0, 5.0, 32, 8, bf16.emin, float(bf16.max))[1]
+    assert certified > 270
+
+
 def test_certified_update_refuses_boundaries_and_the_subnormal_range() -> None:
     bf16 = ln.format("bf16")
-    factor = chain_error_factor(32)
+    args = (8, bf16.emin, float(bf16.max))
     # 1 + 2^-8 is a bf16 midpoint: a block sum that close cannot be certified with any nonzero bound
-    assert not certified_update32_reference(1.0, 2.0**-8, 1.0, 1.0, factor, 32 * 2.0**-126, 8, bf16.emin,
-                                            float(bf16.max))[1]  # fmt: skip
-    assert certified_update32_reference(1.0, 2.0**-6, 1.0, 1.0, factor, 32 * 2.0**-126, 8, bf16.emin,
-                                        float(bf16.max)) == (1.015625, True)  # fmt: skip
-    # a sum below the normal range, and a zero sum
-    assert not certified_update32_reference(0.0, 2.0**-127, 0.0, 0.0, factor, 32 * 2.0**-126, 8, bf16.emin,
-                                            float(bf16.max))[1]  # fmt: skip
-    assert not certified_update32_reference(1.0, -1.0, 0.0, 0.0, factor, 32 * 2.0**-126, 8, bf16.emin,
-                                            float(bf16.max))[1]  # fmt: skip
+    assert not certified_update32_reference(1.0, 2.0**-8, 1.0, 1.0, 32, *args)[1]
+    assert certified_update32_reference(1.0, 2.0**-6, 1.0, 1.0, 32, *args) == (1.015625, True)
+    # just above a power of two, the half gap below it is the smaller one
+    assert certified_update32_reference(1.0, 2.0**-11, 1.0, 1.0, 32, *args) == (1.0, True)
+    assert not certified_update32_reference(1.0, -2.0**-9, 1.0, 1.0, 32, *args)[1]  # the midpoint 1 - 2^-9
+    # a sum below the normal range, a zero sum, and an overflow
+    assert not certified_update32_reference(0.0, 2.0**-127, 0.0, 0.0, 32, *args)[1]
+    assert not certified_update32_reference(1.0, -1.0, 0.0, 0.0, 32, *args)[1]
+    assert not certified_update32_reference(float(bf16.max), float(bf16.max), 0.0, 0.0, 32, *args)[1]
+
+
+def test_the_kernel_update_is_its_twin() -> None:
+    """The vectorised update (through a one-block product) and its pure-Python twin agree on every lane."""
+    from lampnum.emulate.matmul_block32 import PANEL, _certified_update, scaled_bounds
+
+    rng = np.random.default_rng(6)
+    fmt = ln.format("fp16")
+    olds = np.array([float(round_reference(Fraction(float(x)), fmt, "rne")) for x in rng.standard_normal(64) * 30])
+    block_sums = (rng.standard_normal(64) * 2.0 ** rng.integers(-12, 4, 64)).astype(np.float32)
+    norms_a, norms_b = rng.uniform(0, 20, 64), rng.uniform(0, 20, 64)
+    scaled, absolute = scaled_bounds(norms_b, 32)
+    assert PANEL >= 64
+    splitter = np.float32(2 ** (24 - fmt.p) + 1)
+    for i in range(64):
+        kernel = _certified_update(np.float32(olds[i]), block_sums[i], _round_up(norms_a[i]), scaled[i], absolute,
+                                   splitter, np.uint32(fmt.p << 23), np.float32(max(fmt.tiny, 2.0 ** (fmt.p - 125))),
+                                   np.float32(fmt.max))  # fmt: skip
+        twin = certified_update32_reference(olds[i], float(block_sums[i]), norms_a[i], norms_b[i], 32, fmt.p,
+                                            fmt.emin, float(fmt.max))  # fmt: skip
+        assert (bool(kernel[1]), float(kernel[0]) if kernel[1] else None) == (twin[1], twin[0] if twin[1] else None)
+
+
+def _round_up(x: float) -> np.float32:
+    return np.nextafter(np.float32(x), np.float32(np.inf))
 
 
 @pytest.mark.parametrize("shape", [((3, 40, 64), (3, 64, 300)), ((1, 7, 5), (1, 5, 129))])
