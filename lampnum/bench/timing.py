@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["interleaved_medians", "time_once", "print_table", "write_json"]
+__all__ = ["interleaved_medians", "interleaved_samples", "time_once", "print_table", "write_json"]
 
 
 def time_once(function: Callable[[], Any]) -> float:
@@ -18,10 +18,10 @@ def time_once(function: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def interleaved_medians(contenders: dict[str, Callable[[], Any]], repeats: int,
-                        pause: float = 0.0) -> dict[str, float]:  # fmt: skip
-    """Median seconds per contender over ``repeats`` rounds; each round runs every contender once, in turn, so that
-    the machine's drifting load falls on all of them alike. Call each contender once beforehand to warm up.
+def interleaved_samples(contenders: dict[str, Callable[[], Any]], repeats: int,
+                        pause: float = 0.0) -> dict[str, list[float]]:  # fmt: skip
+    """Seconds of every call per contender over ``repeats`` rounds; each round runs every contender once, in turn,
+    so that the machine's drifting load falls on all of them alike. Call each contender once beforehand to warm up.
     ``pause`` seconds of sleep before each timed call let the previous contender's worker threads (BLAS, OpenMP,
     Numba) stop spinning, which otherwise slows the next contender on a small machine."""
     samples: dict[str, list[float]] = {name: [] for name in contenders}
@@ -29,6 +29,13 @@ def interleaved_medians(contenders: dict[str, Callable[[], Any]], repeats: int,
         for name, function in contenders.items():
             time.sleep(pause)
             samples[name].append(time_once(function))
+    return samples
+
+
+def interleaved_medians(contenders: dict[str, Callable[[], Any]], repeats: int,
+                        pause: float = 0.0) -> dict[str, float]:  # fmt: skip
+    """Median seconds per contender of :func:`interleaved_samples`."""
+    samples = interleaved_samples(contenders, repeats, pause)
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
