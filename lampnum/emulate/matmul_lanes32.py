@@ -43,6 +43,7 @@ from fractions import Fraction
 
 import numpy as np
 from numba import njit, prange, types
+from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import intrinsic
 
 from ..formats import FORMATS, Format
@@ -136,31 +137,34 @@ def _flagged(t_bits, hi_bits, low, half, min_normal_bits, max_bits):  # noqa: AN
 
 @njit(cache=True)
 def _redo_flagged(a_mat, b_panel, k, row_start, rows, cols, old, new, splitter, low, half, min_normal_bits, max_bits,
-                  acc_params):  # noqa: ANN001, ANN202  # fmt: skip
+                  acc_params, flags):  # noqa: ANN001, ANN202  # fmt: skip
     """Step k of a tile again: every flagged update (:func:`_flagged`) is redone exactly from its old value by
-    :func:`~lampnum.emulate.accumulate.round_sum`. A row is first tested on vector lanes (a count of flags); only a
-    row with one is walked element by element."""
+    :func:`~lampnum.emulate.accumulate.round_sum`. The flags of a row are computed on vector lanes into ``flags``
+    (one byte each, at least ``cols`` rounded up to 8 of them, zero past ``cols``) and read eight at a time, so a
+    row with one flagged update (the usual hit) costs two vector passes, not a walk element by element (measured:
+    fp16 strict accumulation, a midpoint in 6 % of the steps of two rows, ran at half the speed of bf16 with the
+    walk)."""
+    words = flags.view(np.uint64)
     for r in range(rows):
         a_value = a_mat[row_start + r, k]
         old_row, new_row = old[r], new[r]
-        hits = 0
         for n in range(cols):
             hi, t_bits, hi_bits = _update(a_value, b_panel[n], old_row[n], splitter)
-            hits += _flagged(t_bits, hi_bits, low, half, min_normal_bits, max_bits)
-        if hits == 0:
-            continue
-        for n in range(cols):
-            hi, t_bits, hi_bits = _update(a_value, b_panel[n], old_row[n], splitter)
-            if _flagged(t_bits, hi_bits, low, half, min_normal_bits, max_bits):
-                exact = round_sum(np.float64(old_row[n]), np.float64(a_value) * np.float64(b_panel[n]),
-                                  acc_params[0], acc_params[1], acc_params[2], acc_params[3], acc_params[4],
-                                  acc_params[5], acc_params[6], 0, np.uint64(0), False)  # fmt: skip
+            flags[n] = np.uint8(_flagged(t_bits, hi_bits, low, half, min_normal_bits, max_bits))
+        for w in range((cols + 7) // 8):
+            word = words[w]
+            while word != 0:
+                n = w * 8 + np.int64(trailing_zeros(word)) // 8
+                word &= word - np.uint64(1)  # the flag is 1: its byte's lowest bit is the only one set
+                exact = round_sum(np.float64(old_row[n]), np.float64(a_value) * np.float64(b_panel[n]), acc_params[0],
+                                  acc_params[1], acc_params[2], acc_params[3], acc_params[4], acc_params[5],
+                                  acc_params[6], 0, np.uint64(0), False)  # fmt: skip
                 new_row[n] = np.float32(exact)
 
 
 @njit(cache=True)
 def _lanes32_tile(a_mat, b_mat, row_start, rows, col_start, cols, acc, splitter, low, half, min_normal_bits,
-                  max_bits, acc_params):  # noqa: ANN001, ANN202  # fmt: skip
+                  max_bits, acc_params, flags):  # noqa: ANN001, ANN202  # fmt: skip
     """One certified tile, double-buffered in ``acc`` (2 × ROWS32 × COLS32 float32): only midpoints can occur,
     found by one unsigned minimum per vector. Returns the buffer holding the result and the number of k-steps
     that were scanned again."""
@@ -182,14 +186,14 @@ def _lanes32_tile(a_mat, b_mat, row_start, rows, col_start, cols, acc, splitter,
                 closest = min(closest, np.uint32(np.uint32(t_bits & low) ^ half))
         if closest == 0:
             _redo_flagged(a_mat, b_panel, k, row_start, rows, cols, old, new, splitter, low, half, min_normal_bits,
-                          max_bits, acc_params)  # fmt: skip
+                          max_bits, acc_params, flags)  # fmt: skip
             scanned += 1
     return a_mat.shape[1] & 1, scanned
 
 
 @njit(cache=True)
 def _lanes32_checked_tile(a_mat, b_mat, row_start, rows, col_start, cols, acc, splitter, low, half, min_normal_bits,
-                          max_bits, acc_params):  # noqa: ANN001, ANN202  # fmt: skip
+                          max_bits, acc_params, flags):  # noqa: ANN001, ANN202  # fmt: skip
     """One tile without a certificate: as :func:`_lanes32_tile`, and every step also tracks the smallest nonzero
     magnitude of ``t`` (an unsigned minimum of ``|t| - 1``, where zero wraps to the top) and the largest of ``hi``,
     so that the subnormal range and overflow send the step to :func:`_redo_flagged` too. The tests are made per
@@ -219,7 +223,7 @@ def _lanes32_checked_tile(a_mat, b_mat, row_start, rows, col_start, cols, acc, s
                     largest = max(largest, np.uint32(hi_bits & magnitude_mask))
             if closest == 0 or smallest < np.uint32(min_normal_bits - np.uint32(1)) or largest > max_bits:
                 _redo_flagged(a_mat, b_panel, k, row_start + first, group, cols, old[first:], new[first:], splitter,
-                              low, half, min_normal_bits, max_bits, acc_params)  # fmt: skip
+                              low, half, min_normal_bits, max_bits, acc_params, flags)  # fmt: skip
                 scanned += 1
     return a_mat.shape[1] & 1, scanned
 
@@ -257,13 +261,15 @@ def strict_rne_lanes32_kernel(a, b, a_index, b_index, out, acc_params, lower, ce
             out[t, row_start:row_stop, col_start:col_stop] = 0.0
             continue
         acc = np.empty((2, ROWS32, COLS32), dtype=np.float32)
+        flags = np.zeros(COLS32, dtype=np.uint8)  # COLS32 is a multiple of 8; only the first cols are written
         if certified:
             final, tile_scanned = _lanes32_tile(a[a_index[t]], b[b_index[t]], row_start, rows, col_start, cols, acc,
-                                                splitter, low, half, min_normal_bits, max_bits, acc_params)  # fmt: skip
+                                                splitter, low, half, min_normal_bits, max_bits, acc_params,
+                                                flags)  # fmt: skip
         else:
             final, tile_scanned = _lanes32_checked_tile(a[a_index[t]], b[b_index[t]], row_start, rows, col_start, cols,
                                                         acc, splitter, low, half, min_normal_bits, max_bits,
-                                                        acc_params)  # fmt: skip
+                                                        acc_params, flags)  # fmt: skip
         scanned += tile_scanned
         result = acc[final]
         for r in range(rows):
