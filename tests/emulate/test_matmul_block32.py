@@ -138,7 +138,7 @@ def test_eligibility() -> None:
 def test_a_certified_update_is_the_exact_rounding_of_every_sum_in_the_bound(
     s: float, block_sum: float, norm_a: float, norm_b: float, block: int, name: str, where: float
 ) -> None:
-    """For any block sum t the bound allows (|t - T| <= c·norm_a·norm_b + block·2^-126: its two ends and a point
+    """For any block sum t the bound allows (|t - T| <= c·norm_a·norm_b + (block + 1)·2^-126: its two ends and a point
     between), a certified update equals RNE_p(s + t) computed on rationals
     (:func:`lampnum.rounding.reference.round_reference`)."""
     fmt = ln.format(name)
@@ -146,7 +146,7 @@ def test_a_certified_update_is_the_exact_rounding_of_every_sum_in_the_bound(
     value, good = certified_update32_reference(s, block_sum, norm_a, norm_b, block, fmt.p, fmt.emin, float(fmt.max))
     if not good:
         return
-    e = Fraction(chain_error_factor(block)) * Fraction(norm_a) * Fraction(norm_b) + block * Fraction(2) ** -126
+    e = Fraction(chain_error_factor(block)) * Fraction(norm_a) * Fraction(norm_b) + (block + 1) * Fraction(2) ** -126
     for offset in (-e, e, e * Fraction(where)):
         exact = Fraction(s) + Fraction(block_sum) + offset
         assert value == float(round_reference(exact, fmt, "rne")), (s, block_sum, offset)
