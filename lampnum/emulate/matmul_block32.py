@@ -70,11 +70,11 @@ from fractions import Fraction
 
 import numpy as np
 from numba import njit, prange
-from numba.cpython.unsafe.numbers import trailing_zeros
 
 from ..formats import Format
 from ..rounding.reference import round_reference
 from .accumulate import round_sum
+from .bits import lowest_set_byte
 from .matmul_blocked import block_error_factor
 from .matmul_lanes32 import fma32
 from .matmul_split import _checked_split
@@ -335,8 +335,8 @@ def _redo(acc, flags, row_hits, a_pack, panel, count, rows, cols, positions, acc
         for w in range(r * (PANEL // 8), (r + 1) * (PANEL // 8)):
             word = words[w]
             while word != 0:
-                e = w * 8 + np.int64(trailing_zeros(word)) // 8
-                word &= word - np.uint64(1)  # the flag is 1: its byte's lowest bit is the only one set
+                byte, word = lowest_set_byte(word)
+                e = w * 8 + byte
                 if e % PANEL < cols:
                     positions[flagged] = e
                     flagged += 1

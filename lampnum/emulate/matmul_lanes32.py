@@ -43,12 +43,12 @@ from fractions import Fraction
 
 import numpy as np
 from numba import njit, prange, types
-from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import intrinsic
 
 from ..formats import FORMATS, Format
 from ..rounding.reference import round_reference
 from .accumulate import round_sum
+from .bits import lowest_set_byte
 from .matmul_split import _sum_bound
 from .operand_stats import OperandStats
 
@@ -154,8 +154,8 @@ def _redo_flagged(a_mat, b_panel, k, row_start, rows, cols, old, new, splitter, 
         for w in range((cols + 7) // 8):
             word = words[w]
             while word != 0:
-                n = w * 8 + np.int64(trailing_zeros(word)) // 8
-                word &= word - np.uint64(1)  # the flag is 1: its byte's lowest bit is the only one set
+                byte, word = lowest_set_byte(word)
+                n = w * 8 + byte
                 exact = round_sum(np.float64(old_row[n]), np.float64(a_value) * np.float64(b_panel[n]), acc_params[0],
                                   acc_params[1], acc_params[2], acc_params[3], acc_params[4], acc_params[5],
                                   acc_params[6], 0, np.uint64(0), False)  # fmt: skip

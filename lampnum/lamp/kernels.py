@@ -35,8 +35,8 @@ from fractions import Fraction
 import numpy as np
 from numba import get_num_threads, njit, prange
 
+from ..emulate.bits import gather_set_bytes, lowest_set_byte
 from . import rules
-from .bits import gather_set_bytes, lowest_set_byte
 from .dot_lanes import dot_lanes, dot_lanes_reference
 from .fast_exp import fast_exp
 from .screen32 import (
@@ -623,7 +623,7 @@ def _threshold_row(kind, r, width, e, clean, ok, bound, tau, tau_low, candidate,
     for word in range((width + 7) // 8):
         bits = words[word]
         words[word] = 0
-        while bits != 0:  # one trip per survivor (:func:`lampnum.lamp.bits.lowest_set_byte`)
+        while bits != 0:  # one trip per survivor (:func:`lampnum.emulate.bits.lowest_set_byte`)
             byte, bits = lowest_set_byte(bits)
             j = 8 * word + byte
             p = e[j] / total

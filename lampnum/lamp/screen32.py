@@ -55,7 +55,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .bits import gather_set_bytes
+from ..emulate.bits import gather_set_bytes
 from .fast_exp32 import EXP32_LOWEST, exp32
 
 __all__ = [

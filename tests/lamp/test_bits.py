@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from numba import njit
 
-from lampnum.lamp.bits import gather_set_bytes, gather_set_bytes_reference, lowest_set_byte, lowest_set_byte_reference
+from lampnum.emulate.bits import gather_set_bytes, gather_set_bytes_reference, lowest_set_byte, lowest_set_byte_reference
 from lampnum.lamp.kernels import _kth_largest, _selected_columns
 
 
