@@ -10,6 +10,10 @@ it only when the word is nonzero, so that only a second set entry in the same ei
 the benchmark's 2 % masks, both walks cost about the same, ~0.5 ms per 12 × 1024 × 1024 scores on two threads:
 the scalar work per word, not mispredictions, dominates; skipping blocks of eight zero words after one test was
 slower still.)
+
+A mask that a kernel builds for itself can hold one entry per *bit* instead: sixty-four comparisons OR-ed into a
+``uint64`` (a loop the compiler vectorises), walked by :func:`lowest_set_bit`, one trip per set entry and one
+load per sixty-four entries (:func:`lampnum.lamp.screen32.decide_threshold_row32`).
 """
 
 from __future__ import annotations
@@ -17,17 +21,37 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["lowest_set_byte", "lowest_set_byte_reference", "gather_set_bytes", "gather_set_bytes_reference"]
+__all__ = [
+    "lowest_set_bit",
+    "lowest_set_bit_reference",
+    "lowest_set_byte",
+    "lowest_set_byte_reference",
+    "gather_set_bytes",
+    "gather_set_bytes_reference",
+]
 
 _ONE = np.uint64(1)
 
 
 @njit(cache=True, nogil=True, inline="always")
+def lowest_set_bit(word):  # pragma: no cover - compiled
+    """(the index of the lowest set bit of the nonzero ``uint64`` ``word``, ``word`` with that bit cleared): the
+    isolated bit ``w & −w = 2^i`` converts to float64 exactly, and its exponent field is ``i``."""
+    low = word & (~word + _ONE)
+    return (np.float64(low).view(np.int64) >> 52) - 1023, word ^ low
+
+
+def lowest_set_bit_reference(word: int) -> tuple[int, int]:
+    """Pure-Python twin of :func:`lowest_set_bit`."""
+    low = word & -word
+    return low.bit_length() - 1, word ^ low
+
+
+@njit(cache=True, nogil=True, inline="always")
 def lowest_set_byte(word):  # pragma: no cover - compiled
     """(the byte index of the lowest set bit of the nonzero ``uint64`` ``word``, ``word`` with that bit cleared)."""
-    low = word & (~word + _ONE)
-    exponent = (np.float64(low).view(np.int64) >> 52) - 1023
-    return exponent >> 3, word ^ low
+    bit, rest = lowest_set_bit(word)
+    return bit >> 3, rest
 
 
 def lowest_set_byte_reference(word: int) -> tuple[int, int]:

@@ -55,7 +55,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..emulate.bits import gather_set_bytes
+from ..emulate.bits import lowest_set_bit
 from .fast_exp32 import EXP32_LOWEST, exp32
 
 __all__ = [
@@ -168,14 +168,48 @@ def _delta(rho, gamma):  # pragma: no cover - compiled
     return 2.0 * (4.0 * SCREEN_ERROR + (1.0 + rho) * (2.0 * gamma + 2.0**-40))
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _strict_word32(clean32, e32, base, count, twice_inverse32, pre32):  # pragma: no cover - compiled
+    """The strict prefilter's survivors among entries ``base <= j < base + count`` (``count <= 64``) as the bits
+    of one ``uint64`` (bit ``j − base``), in float32 on sixteen lanes (module docstring). No byte loads: an
+    invalid entry (``clean32`` −inf) has ``e32 = 0`` and an infinite weight, so ``c32`` is NaN; a valid one has
+    ``e32 = 0`` exactly when it is tiny."""
+    word = np.uint64(0)
+    for b in range(count):
+        weight32 = abs(clean32[base + b])
+        exp_value = e32[base + b]
+        c32 = (exp_value * twice_inverse32) * weight32
+        tiny_bound = (exp_value == _ZERO32) & (weight32 <= _FLOAT32_MAX) & (weight32 * _TINY_WEIGHT32 > pre32)
+        word |= np.uint64((c32 > pre32) | tiny_bound) << np.uint64(b)
+    return word
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bound_word(bound, r, e32, tiny, ok, base, count, inverse, pre):  # pragma: no cover - compiled
+    """The bound rule's prefilter survivors among entries ``base <= j < base + count`` as the bits of one
+    ``uint64``, in float64 (the bound is a float64 array)."""
+    word = np.uint64(0)
+    for b in range(count):
+        j = base + b
+        weight = bound[r, j]
+        c = (2.0 * np.float64(e32[j])) * inverse * weight
+        hit = ok[j] & ((c > pre) | (tiny[j] & (weight * _TINY_WEIGHT > pre)))
+        word |= np.uint64(hit) << np.uint64(b)
+    return word
+
+
 @njit(cache=True, nogil=True, _nrt=False)
-def decide_threshold_row32(kind, r, width, count, clean32, top32, ok, bound, tau, e32, tiny, candidate, words,
-                           out, columns):  # pragma: no cover - compiled  # fmt: skip
+def decide_threshold_row32(kind, r, width, count, clean32, top32, ok, bound, tau, e32, tiny, masks, out,
+                           columns):  # pragma: no cover - compiled  # fmt: skip
     """The strict (``kind`` STRICT, ``w = |z|``) or bound (BOUND, ``w = bound[r, j]``) decisions of row r by
     screening (module docstring), into ``out[r, :width]``, the selected columns in increasing order into
-    ``columns`` (as they are decided: the caller's recomputation needs no scan of the mask row). Returns (True,
-    their number) when every entry is proved; (False, ·) otherwise, with ``out[r, :width]`` cleared
-    (``candidate`` is left all zero either way)."""
+    ``columns`` (as they are decided: the caller's recomputation needs no scan of the mask row). The prefilter
+    writes its survivors as bits, sixty-four entries to a ``uint64`` of ``masks`` (``width // 64 + 1`` of them,
+    overwritten) instead of one byte per entry walked eight at a time: in a lone compare-and-walk loop over rows held
+    in L1 that cut 1.0 to 0.43 ms per 12 × 1024 causal rows of 2 % survivors (one thread, Zen 5); inside the fused
+    kernel the gain was within the noise of side-by-side runs (a few percent).
+    Returns (True, the number of selected columns) when every entry is proved; (False, ·) otherwise, with
+    ``out[r, :width]`` cleared."""
     found = 0
     if count == 1:  # p = 1 exactly, so the indicator 2p(1 − p)w is 0 (or NaN): never above τ > 0
         return True, found
@@ -183,27 +217,28 @@ def decide_threshold_row32(kind, r, width, count, clean32, top32, ok, bound, tau
     total = _sum32(e32, width)
     inverse = 1.0 / total
     pre = tau * _PREFILTER
+    full = width // 64
+    rest = width - 64 * full
     if kind == STRICT:  # the prefilter in float32 (sixteen lanes; module docstring)
         twice_inverse32 = np.float32(2.0 * inverse)
         pre32 = min(np.float32(pre * _PREFILTER32), _FLOAT32_MAX)
-        for j in range(width):  # no byte loads: an invalid entry (clean32 −inf) has e32 = 0 and an infinite
-            weight32 = abs(clean32[j])  # weight, so c32 is NaN; a valid one has e32 = 0 exactly when it is tiny
-            exp_value = e32[j]
-            c32 = (exp_value * twice_inverse32) * weight32
-            tiny_bound = (exp_value == _ZERO32) & (weight32 <= _FLOAT32_MAX) & (weight32 * _TINY_WEIGHT32 > pre32)
-            candidate[j] = (c32 > pre32) | tiny_bound
+        for word in range(full):
+            masks[word] = _strict_word32(clean32, e32, 64 * word, 64, twice_inverse32, pre32)
+        masks[full] = _strict_word32(clean32, e32, 64 * full, rest, twice_inverse32, pre32)
     else:
-        for j in range(width):  # the prefilter in float64 (the bound is a float64 array)
-            weight = bound[r, j]
-            c = (2.0 * np.float64(e32[j])) * inverse * weight
-            candidate[j] = ok[j] & ((c > pre) | (tiny[j] & (weight * _TINY_WEIGHT > pre)))
+        for word in range(full):
+            masks[word] = _bound_word(bound, r, e32, tiny, ok, 64 * word, 64, inverse, pre)
+        masks[full] = _bound_word(bound, r, e32, tiny, ok, 64 * full, rest, inverse, pre)
     gamma = width * _UNIT / (1.0 - width * _UNIT)
     half = 0.5 * total
     delta_half = _delta(2.0, gamma)  # Δ with ρ = 2: every entry with O_a >= S_a/2 (most of them)
     survivors = 0
-    for word in range((width + 7) // 8):  # the survivors' columns, into columns (entries past width are never set)
-        survivors = gather_set_bytes(words[word], 8 * word, columns, survivors)
-        words[word] = 0
+    for word in range(full + 1):  # the survivors' columns, in increasing order, into columns
+        bits = masks[word]
+        while bits != 0:
+            bit, bits = lowest_set_bit(bits)
+            columns[survivors] = 64 * word + bit
+            survivors += 1
     proved = True
     for t in range(survivors):  # decided in increasing order; the selected ones compacted to columns[:found]
         j = columns[t]

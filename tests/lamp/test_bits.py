@@ -8,7 +8,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from numba import njit
 
-from lampnum.emulate.bits import gather_set_bytes, gather_set_bytes_reference, lowest_set_byte, lowest_set_byte_reference
+from lampnum.emulate.bits import (
+    gather_set_bytes,
+    gather_set_bytes_reference,
+    lowest_set_bit,
+    lowest_set_bit_reference,
+    lowest_set_byte,
+    lowest_set_byte_reference,
+)
 from lampnum.lamp.kernels import _kth_largest, _selected_columns
 
 
@@ -31,6 +38,28 @@ def test_walk_finds_every_set_byte_in_order(flags):
     byte, rest = lowest_set_byte_reference(int(word)) if word else (None, None)
     if word:
         assert (byte, rest) == tuple(int(v) for v in lowest_set_byte(word))
+
+
+@njit(cache=True)
+def _bits(word: np.uint64) -> np.ndarray:  # pragma: no cover - compiled
+    out = np.empty(64, dtype=np.int64)
+    found = 0
+    while word != 0:
+        bit, word = lowest_set_bit(word)
+        out[found] = bit
+        found += 1
+    return out[:found]
+
+
+@given(st.integers(0, 2**64 - 1) | st.sampled_from([1, 2**52, 2**53, 2**63, 2**64 - 1, 2**63 + 1]))
+def test_bit_walk_finds_every_set_bit_in_order(value):
+    """Every set bit of a 64-bit word once, lowest first, including bits 53 to 63 (whose isolated powers of two
+    are still exact in float64), against Python's integers."""
+    want = [b for b in range(64) if value >> b & 1]
+    assert _bits(np.uint64(value)).tolist() == want
+    if value:
+        assert lowest_set_bit_reference(value) == (want[0], value & ~(1 << want[0]))
+        assert tuple(int(v) for v in lowest_set_bit(np.uint64(value))) == lowest_set_bit_reference(value)
 
 
 @njit(cache=True)
