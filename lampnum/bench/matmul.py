@@ -62,15 +62,33 @@ def run(shapes: list[str], specs: list[str], repeats: int = 3, seed: int = 0) ->
     return rows
 
 
+def resolve(names: str, table: dict[str, Any], what: str) -> list[str]:
+    """The keys of ``table`` named in the comma-separated ``names``: a full key, or a shape's short name (its first
+    word, e.g. ``qkv``). Raises ``ValueError`` naming the choices for anything else."""
+    short = {key.split()[0]: key for key in table} if what == "shape" else {}
+    keys = []
+    for name in (part.strip() for part in names.split(",")):
+        key = name if name in table else short.get(name)
+        if key is None:
+            raise ValueError(f"unknown {what} {name!r}; choose from: {', '.join(table)}")
+        keys.append(key)
+    return keys
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lampnum bench matmul", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shapes", default=",".join(SHAPES), help=f"comma-separated from: {', '.join(SHAPES)}")
+    parser.add_argument("--shapes", default=",".join(SHAPES),
+                        help=f"comma-separated from: {', '.join(SHAPES)} (or the first word: qkv, mlp_proj, heads)")
     parser.add_argument("--specs", default="bf16 strict,fp16 strict,bf16 block=32",
                         help=f"comma-separated from: {', '.join(SPECS)}")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds (median reported)")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     args = parser.parse_args(argv)
-    rows = run(args.shapes.split(","), args.specs.split(","), args.repeats)
+    try:
+        shapes, specs = resolve(args.shapes, SHAPES, "shape"), resolve(args.specs, SPECS, "spec")
+    except ValueError as error:
+        parser.error(str(error))
+    rows = run(shapes, specs, args.repeats)
     print_table(rows, ["shape", "spec", "lampnum s", "BLAS s", "slowdown", "best-of slowdown", "Mmac/s", "compile s"])
     if args.json:
         write_json(args.json, rows)
